@@ -1,0 +1,34 @@
+# One-command set-up: every target creates .venv if needed and installs the project into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing torch (CPU wheel pinned in constraints.txt) ..."
+	$(BIN)/python -m pip install -q -c constraints.txt torch
+	@echo "installing mosaic-marl with dev and ray extras ..."
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/marl train out=runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/learning.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

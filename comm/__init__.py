@@ -1,0 +1,1 @@
+"""Communication graphs and GNN message passing between agents (see the communication issue)."""

@@ -1,0 +1,6 @@
+"""The boundary with PettingZoo: batched tensors with an agent axis, and envs of our own."""
+
+from envs.layout import Layout, SpaceError
+from envs.vector import EnvOutput, VectorEnv
+
+__all__ = ["EnvOutput", "Layout", "SpaceError", "VectorEnv"]

@@ -1,0 +1,155 @@
+"""Steps a group of PettingZoo ParallelEnvs and packs their dicts into padded numpy arrays.
+
+This is the only code that touches PettingZoo's per-agent dicts. It runs in the trainer's process
+or inside a subprocess worker (see ``envs.workers``); either way it returns the same arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from envs.layout import Layout, encode_obs
+
+
+def episode_seed(base_seed: int, env_index: int, episode: int) -> int:
+    """Seed of one env's episode, derived from (run seed, env index, episode count) alone, so any
+    episode can be replayed and a resumed run resets its envs exactly as the original would."""
+    return int(np.random.SeedSequence([base_seed, env_index, episode]).generate_state(1)[0])
+
+
+class EnvGroup:
+    """E' envs with global indices ``first_index .. first_index+E'-1``; returns numpy arrays."""
+
+    def __init__(
+        self,
+        make_env: Callable[[], Any],
+        layout: Layout,
+        indices: range,
+        seed: int,
+        positions: Callable[[Any], np.ndarray] | None = None,
+        state_from_env: bool = True,
+    ):
+        self.layout = layout
+        self.indices = indices
+        self.seed = seed
+        self.positions_fn = positions
+        self.envs = [make_env() for _ in indices]
+        self.state_from_env = state_from_env
+        self.episodes = np.zeros(len(self.envs), dtype=np.int64)  # episodes started per env
+        n, e = layout.n_agents, len(self.envs)
+        self.agent_index = {a: i for i, a in enumerate(layout.agents)}
+        self.returns = np.zeros((e, n), dtype=np.float64)
+        self.lengths = np.zeros(e, dtype=np.int64)
+
+    # ---- packing ---------------------------------------------------------------------------
+    def _pack_obs(self, obs: dict, out: np.ndarray, alive: np.ndarray) -> None:
+        out[:] = 0.0
+        alive[:] = False
+        for agent, o in obs.items():
+            i = self.agent_index[agent]
+            v = encode_obs(self.layout.obs_spaces[i], o)
+            out[i, : v.shape[0]] = v
+            alive[i] = True
+
+    def _state(self, env, obs_row: np.ndarray) -> np.ndarray:
+        if self.state_from_env:
+            return np.asarray(env.state(), dtype=np.float32).reshape(-1)
+        return obs_row.reshape(-1)
+
+    def _reset_one(self, k: int, obs_row, alive_row) -> np.ndarray:
+        env = self.envs[k]
+        obs, _ = env.reset(seed=episode_seed(self.seed, self.indices[k], int(self.episodes[k])))
+        self.episodes[k] += 1
+        self._pack_obs(obs, obs_row, alive_row)
+        self.returns[k] = 0.0
+        self.lengths[k] = 0
+        return self._state(env, obs_row)
+
+    def _positions(self) -> np.ndarray | None:
+        if self.positions_fn is None:
+            return None
+        return np.stack([self.positions_fn(env) for env in self.envs]).astype(np.float32)
+
+    # ---- API -------------------------------------------------------------------------------
+    def reset(self) -> dict[str, np.ndarray]:
+        e, n, o = len(self.envs), self.layout.n_agents, self.layout.raw_obs_dim
+        obs = np.zeros((e, n, o), dtype=np.float32)
+        alive = np.zeros((e, n), dtype=bool)
+        states = [self._reset_one(k, obs[k], alive[k]) for k in range(e)]
+        out = {"obs": obs, "state": np.stack(states), "alive": alive}
+        pos = self._positions()
+        if pos is not None:
+            out["positions"] = pos
+        return out
+
+    def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        """Step every env with ``actions`` [E', N(, A)]; finished envs are reset automatically.
+
+        ``obs``/``state``/``alive`` describe the next step (after any reset); ``final_obs``/
+        ``final_state`` keep the last observation of an episode that ended here, so a truncated
+        episode can bootstrap from it; ``done_env`` marks envs that ended (and were reset).
+        """
+        lay = self.layout
+        e, n, o = len(self.envs), lay.n_agents, lay.raw_obs_dim
+        obs = np.zeros((e, n, o), dtype=np.float32)
+        alive = np.zeros((e, n), dtype=bool)
+        reward = np.zeros((e, n), dtype=np.float32)
+        term = np.zeros((e, n), dtype=bool)
+        trunc = np.zeros((e, n), dtype=bool)
+        done_env = np.zeros(e, dtype=bool)
+        states, final_states, ended = [], [], {}
+        ep_return = np.zeros((e, n), dtype=np.float64)
+        ep_length = np.zeros(e, dtype=np.int64)
+        for k, env in enumerate(self.envs):
+            act = {a: lay.env_action(self.agent_index[a], actions[k, self.agent_index[a]]) for a in env.agents}
+            nobs, rew, terms, truncs, _ = env.step(act)
+            for agent, r in rew.items():
+                i = self.agent_index[agent]
+                reward[k, i] = r
+                term[k, i] = terms.get(agent, False)
+                trunc[k, i] = truncs.get(agent, False)
+            self.returns[k] += reward[k]
+            self.lengths[k] += 1
+            self._pack_obs(nobs, obs[k], alive[k])
+            # agents that finished this step stay visible in final_obs but not in the next step
+            for agent in nobs:
+                if terms.get(agent, False) or truncs.get(agent, False):
+                    alive[k, self.agent_index[agent]] = False
+            state = self._state(env, obs[k])
+            final_states.append(state)
+            if not env.agents:
+                done_env[k] = True
+                ended[k] = obs[k].copy()
+                ep_return[k] = self.returns[k]
+                ep_length[k] = self.lengths[k]
+                state = self._reset_one(k, obs[k], alive[k])
+            states.append(state)
+        final_obs = obs.copy()
+        for k, row in ended.items():
+            final_obs[k] = row
+        out = {
+            "obs": obs,
+            "state": np.stack(states),
+            "alive": alive,
+            "reward": reward,
+            "terminated": term,
+            "truncated": trunc,
+            "final_obs": final_obs,
+            "final_state": np.stack(final_states),
+            "done_env": done_env,
+            "episode_return": ep_return,
+            "episode_length": ep_length,
+        }
+        pos = self._positions()
+        if pos is not None:
+            out["positions"] = pos
+        return out
+
+    def render(self, k: int = 0):
+        return self.envs[k].render()
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

@@ -1,0 +1,185 @@
+"""E copies of a scenario's ParallelEnv as one batched env with an agent axis.
+
+``VectorEnv.reset()`` and ``.step(actions)`` return an :class:`EnvOutput` of torch tensors shaped
+``[E, N, ...]``. Finished envs reset themselves; the last observation of an episode is kept in
+``final_obs``/``final_state`` so truncated episodes bootstrap from it. ``workers > 0`` moves the envs
+into subprocesses (worth it for slow envs only; mpe2 is faster in-process).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.group import EnvGroup
+from envs.layout import Layout
+
+
+@dataclass
+class EnvOutput:
+    obs: torch.Tensor  # [E, N, O] float32, agent-id one-hot appended when agents differ
+    state: torch.Tensor  # [E, S] global state (env.state() or concatenated observations)
+    alive: torch.Tensor  # [E, N] bool: the agent acts in the next step
+    reward: torch.Tensor | None = None  # [E, N] reward of the step just taken
+    terminated: torch.Tensor | None = None  # [E, N] bool
+    truncated: torch.Tensor | None = None  # [E, N] bool
+    final_obs: torch.Tensor | None = None  # [E, N, O] last obs of the step (before any auto-reset)
+    final_state: torch.Tensor | None = None  # [E, S]
+    done_env: torch.Tensor | None = None  # [E] bool: the env's episode ended and it was reset
+    episode_return: torch.Tensor | None = None  # [E, N] return of the episode that ended (0 elsewhere)
+    episode_length: torch.Tensor | None = None  # [E]
+    positions: torch.Tensor | None = None  # [E, N, d] where the scenario has positions
+
+
+def _probe_state(scenario) -> tuple[bool, int | None]:
+    """Whether ``env.state()`` works for this scenario, and its flat length."""
+    env = scenario.make_env()
+    try:
+        env.reset(seed=0)
+        state_fn = getattr(env, "state", None)
+        if not callable(state_fn):
+            return False, None
+        try:
+            return True, int(np.asarray(state_fn()).size)
+        except Exception:
+            return False, None
+    finally:
+        env.close()
+
+
+def _worker(remote, parent_remote, group_kwargs) -> None:
+    parent_remote.close()
+    group = EnvGroup(**group_kwargs)
+    try:
+        while True:
+            cmd, data = remote.recv()
+            if cmd == "step":
+                remote.send(group.step(data))
+            elif cmd == "reset":
+                remote.send(group.reset())
+            elif cmd == "close":
+                group.close()
+                remote.close()
+                return
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # surface env errors in the parent with their traceback text
+        import traceback
+
+        remote.send(RuntimeError(f"env worker failed: {exc}\n{traceback.format_exc()}"))
+
+
+class VectorEnv:
+    def __init__(self, scenario, num_envs: int, seed: int = 0, workers: int = 0, device: str | torch.device = "cpu"):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1 (got {num_envs})")
+        if workers < 0 or workers > num_envs:
+            raise ValueError(f"workers must be between 0 and num_envs={num_envs} (got {workers})")
+        self.scenario = scenario
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.layout = Layout.from_spaces(scenario.agents, scenario.observation_spaces, scenario.action_spaces)
+        self.state_from_env, state_dim = _probe_state(scenario)
+        self.state_dim = state_dim if self.state_from_env else self.layout.n_agents * self.layout.raw_obs_dim
+        self.has_positions = scenario.spec.has_positions
+        n = self.layout.n_agents
+        self._agent_id = torch.eye(n, device=self.device).expand(num_envs, n, n) if self.layout.agent_id else None
+        kwargs = dict(
+            make_env=scenario.make_env,
+            layout=self.layout,
+            seed=seed,
+            positions=scenario.spec.positions,
+            state_from_env=self.state_from_env,
+        )
+        self._remotes, self._procs, self._group = [], [], None
+        if workers == 0:
+            self._group = EnvGroup(indices=range(num_envs), **kwargs)
+        else:
+            ctx = mp.get_context("fork")  # fork: the scenario's factory needs no pickling
+            for chunk in np.array_split(np.arange(num_envs), workers):
+                remote, work_remote = ctx.Pipe()
+                proc = ctx.Process(
+                    target=_worker,
+                    args=(work_remote, remote, dict(indices=range(chunk[0], chunk[-1] + 1), **kwargs)),
+                    daemon=True,
+                )
+                proc.start()
+                work_remote.close()
+                self._remotes.append(remote)
+                self._procs.append(proc)
+            self._chunks = [len(c) for c in np.array_split(np.arange(num_envs), workers)]
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def n_agents(self) -> int:
+        return self.layout.n_agents
+
+    @property
+    def obs_dim(self) -> int:
+        return self.layout.obs_dim
+
+    def _gather(self, cmd: str, data=None) -> dict[str, np.ndarray]:
+        if self._group is not None:
+            return self._group.reset() if cmd == "reset" else self._group.step(data)
+        offsets = np.cumsum([0] + self._chunks)
+        for r, (a, b) in zip(self._remotes, zip(offsets[:-1], offsets[1:])):
+            r.send((cmd, None if data is None else data[a:b]))
+        parts = [r.recv() for r in self._remotes]
+        for p in parts:
+            if isinstance(p, Exception):
+                raise p
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _to_output(self, arrays: dict[str, np.ndarray]) -> EnvOutput:
+        names = {f.name for f in fields(EnvOutput)}
+        out = EnvOutput(**{k: torch.from_numpy(v).to(self.device) for k, v in arrays.items() if k in names})
+        if self._agent_id is not None:
+            out.obs = torch.cat([out.obs, self._agent_id], dim=-1)
+            if out.final_obs is not None:
+                out.final_obs = torch.cat([out.final_obs, self._agent_id], dim=-1)
+        return out
+
+    def reset(self) -> EnvOutput:
+        return self._to_output(self._gather("reset"))
+
+    def step(self, actions: torch.Tensor) -> EnvOutput:
+        """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""
+        return self._to_output(self._gather("step", actions.detach().cpu().numpy()))
+
+    def random_actions(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Uniformly random valid actions for every env and agent."""
+        lay, e = self.layout, self.num_envs
+        if lay.discrete:
+            mask = torch.as_tensor(lay.action_mask, dtype=torch.float32).expand(e, -1, -1)
+            return torch.multinomial(mask.reshape(-1, lay.n_actions), 1, generator=generator).view(e, lay.n_agents)
+        low = torch.as_tensor(lay.action_low)
+        high = torch.as_tensor(lay.action_high)
+        u = torch.rand((e, lay.n_agents, lay.action_dim), generator=generator)
+        return low + u * (high - low)
+
+    def render(self, k: int = 0) -> Any:
+        if self._group is None:
+            raise RuntimeError("render needs workers=0 (envs in this process)")
+        return self._group.render(k)
+
+    def close(self) -> None:
+        for r in self._remotes:
+            try:
+                r.send(("close", None))
+            except (BrokenPipeError, EOFError):
+                pass
+        for p in self._procs:
+            p.join(timeout=5)
+        if self._group is not None:
+            self._group.close()
+        self._remotes, self._procs = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

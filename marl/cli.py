@@ -1,0 +1,164 @@
+"""The ``marl`` command line.
+
+    marl scenarios
+    marl train [config=file.yaml] key=value ...
+    marl eval RUN_DIR [--episodes 20] [--render] [--n_agents 10]
+    marl resume RUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from marl.config import ConfigError
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one line, exit code 2."""
+
+
+def cmd_scenarios(args) -> None:
+    import scenarios
+
+    rows = [("name", "kind", "agents", "roles", "obs", "actions", "positions", "episode")]
+    for name in scenarios.list():
+        sc = scenarios.make(name)
+        a = sc.agents[0]
+        obs = "mixed" if sc.heterogeneous else _space(sc.observation_spaces[a])
+        act = "mixed" if len({repr(s) for s in sc.action_spaces.values()}) > 1 else _space(sc.action_spaces[a])
+        roles = ", ".join(f"{r}×{len(m)}" for r, m in sc.teams.items()) if len(sc.teams) <= 3 else f"{len(sc.teams)} seats"
+        rows.append((name, sc.spec.kind, str(sc.n_agents), roles, obs, act, "yes" if sc.spec.has_positions else "no",
+                     str(sc.episode_length or "-")))
+    _print_table(rows)
+    print("\nscenario options (key=value on `marl train`):")
+    for name in scenarios.list():
+        opts = ", ".join(f"{k}={v}" for k, v in scenarios.spec(name).overrides.items())
+        print(f"  {name}: {opts}")
+
+
+def _space(space) -> str:
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return f"Discrete({space.n})"
+    if isinstance(space, spaces.Box):
+        return f"Box{tuple(space.shape)}"
+    return type(space).__name__
+
+
+def _print_table(rows) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for j, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def cmd_train(args) -> None:
+    from marl.config import config_from_args
+    from marl.trainer import train
+
+    cfg = config_from_args(args.overrides)
+    train(cfg)
+
+
+def cmd_resume(args) -> None:
+    from marl.config import build_config, load_yaml, merge, parse_overrides
+    from marl.trainer import train
+
+    run = Path(args.run)
+    if not (run / "config.yaml").is_file():
+        raise UserError(f"{run} is not a run folder (no config.yaml)")
+    data = merge(load_yaml(run / "config.yaml"), parse_overrides(args.overrides))
+    data.update(out=str(run), resume=True)
+    train(build_config(data))
+
+
+def cmd_eval(args) -> None:
+    import torch
+
+    import scenarios
+    from envs import VectorEnv
+    from marl import checkpoint as ckpt
+    from marl.config import build_config, load_yaml
+    from marl.evaluate import evaluate, record_gif
+    from marl.learner import Learner
+
+    run = Path(args.run)
+    path = Path(args.checkpoint) if args.checkpoint else ckpt.latest_checkpoint(run)
+    if path is None:
+        raise UserError(f"no checkpoint found in {run / 'checkpoints'} (train first, or pass --checkpoint FILE)")
+    payload = ckpt.load_checkpoint(path)
+    cfg = build_config(payload["config"] if not (run / "config.yaml").is_file() else load_yaml(run / "config.yaml"))
+    overrides = dict(cfg.scenario_args)
+    if args.n_agents is not None:
+        overrides["n_agents"] = args.n_agents
+    scenario = scenarios.make(cfg.scenario, **overrides)
+    env = VectorEnv(scenario, 1)
+    state_dim = env.state_dim
+    env.close()
+    learner = Learner(cfg, env.layout, state_dim)
+    try:
+        learner.load_state_dict(payload["learner"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        raise UserError(f"checkpoint {path} does not fit {cfg.scenario} with {overrides}: {first[0].strip()}") from None
+    torch.set_num_threads(cfg.threads)
+    res = evaluate(scenario, learner.actor, args.episodes, seed=args.seed, deterministic=not args.stochastic)
+    rnd = evaluate(scenario, None, args.episodes, seed=args.seed)
+    result = {"checkpoint": str(path), "scenario": cfg.scenario, "overrides": overrides, "policy": res.as_dict(),
+              "random_policy": rnd.as_dict(), "greedy": not args.stochastic}
+    print(f"{cfg.scenario} {overrides} checkpoint {path.name}, {args.episodes} episodes")
+    print(f"  trained policy: return {res.mean:.2f} ± {res.std:.2f}   (random policy: {rnd.mean:.2f} ± {rnd.std:.2f})")
+    if args.render:
+        gif = record_gif(scenario, learner.actor, run / "episode.gif", seed=args.seed, deterministic=not args.stochastic)
+        result["gif"] = str(gif)
+        print(f"  GIF of one episode: {gif}")
+    (run / "eval.json").write_text(json.dumps(result, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="marl", description="mosaic-marl: cooperative multi-agent RL on PettingZoo")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scenarios", help="table of every registered scenario")
+    s.set_defaults(func=cmd_scenarios)
+    s = sub.add_parser("train", help="train with key=value overrides (config=file.yaml for a file)")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.set_defaults(func=cmd_train)
+    s = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    s.add_argument("run")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.set_defaults(func=cmd_resume)
+    s = sub.add_parser("eval", help="evaluate a run's latest checkpoint; --render writes a GIF")
+    s.add_argument("run")
+    s.add_argument("--episodes", type=int, default=20)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--render", action="store_true")
+    s.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the most likely")
+    s.add_argument("--checkpoint", default=None, help="a checkpoint file instead of the run's latest")
+    s.add_argument("--n_agents", type=int, default=None, help="evaluate zero-shot with another number of agents")
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import scenarios
+    from marl.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the latest checkpoint and metrics.csv are kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Typed training configs: dataclasses, filled from YAML files and ``key=value`` overrides.
+
+Every key is validated when the config is built: an unknown key names the closest valid ones, a
+wrong type or out-of-range value names the key, the value and what would be right. Scenario options
+(``n_agents=5``) may be given at top level; they are checked against the chosen scenario.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key or value that is not valid; the message says what would be."""
+
+
+# ---- the config sections -------------------------------------------------------------------
+
+
+@dataclass
+class ActorConfig:
+    """Decentralized actor: own observation -> MLP (-> GRU) -> action head."""
+
+    hidden: int = 64
+    layers: int = 2
+    activation: Literal["tanh", "relu"] = "tanh"
+    recurrent: bool = False  # a GRU after the MLP, for partial observability
+
+    def validate(self) -> None:
+        _positive(self, "hidden", "layers")
+
+
+@dataclass
+class CriticConfig:
+    """``auto`` follows the algorithm: centralized for MAPPO, independent for IPPO."""
+
+    name: Literal["auto", "centralized", "independent"] = "auto"
+    hidden: int = 64
+    layers: int = 2
+
+    def validate(self) -> None:
+        _positive(self, "hidden", "layers")
+
+
+@dataclass
+class PPOConfig:
+    rollout_len: int = 50  # env steps per env between updates
+    epochs: int = 10
+    minibatches: int = 1
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    value_clip: float = 0.2  # 0 turns value clipping off
+    ent_coef: float = 0.01
+    vf_coef: float = 1.0
+    max_grad_norm: float = 10.0
+    value_norm: bool = True  # running mean/std of the returns
+    adv_norm: bool = True
+    lr_anneal: bool = False  # linear decay of the learning rates to 0
+
+    def validate(self) -> None:
+        _positive(self, "rollout_len", "epochs", "minibatches", "clip", "max_grad_norm")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"ppo.{key} must be in [0, 1] (got {getattr(self, key)})")
+        for key in ("value_clip", "ent_coef", "vf_coef"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"ppo.{key} must be >= 0 (got {getattr(self, key)})")
+
+
+@dataclass
+class TrainConfig:
+    scenario: str = "mpe/simple_spread"
+    scenario_args: dict = field(default_factory=dict)  # scenario options, e.g. {n_agents: 5}
+    algo: Literal["mappo", "ippo"] = "mappo"
+    seed: int = 0
+    total_steps: int = 1_000_000  # env steps (one step of one env, all its agents)
+    num_envs: int = 16
+    lr: float = 7e-4
+    critic_lr: float | None = None  # defaults to lr
+    device: str = "cpu"
+    threads: int = 1  # torch intra-op threads; small nets run far slower with more on 2 cores
+    workers: int = 0  # subprocess env workers (0: envs in the training process)
+    out: str | None = None  # run folder; default runs/<scenario>-<algo>-<seed>-<time>
+    checkpoint_every: int = 200_000  # env steps
+    keep_checkpoints: int = 3
+    eval_every: int = 0  # env steps between greedy evaluations during training (0: only at the end)
+    eval_episodes: int = 20
+    resume: bool = False
+    wandb: Literal["off", "offline", "online"] = "off"
+    wandb_project: str = "mosaic-marl"
+    progress: bool = True  # progress bar on a terminal
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def validate(self) -> None:
+        _positive(self, "total_steps", "num_envs", "lr", "eval_episodes", "threads", "keep_checkpoints")
+        if self.critic_lr is not None and self.critic_lr <= 0:
+            raise ConfigError(f"critic_lr must be > 0 (got {self.critic_lr})")
+        for key in ("checkpoint_every", "eval_every", "workers"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0 (got {getattr(self, key)})")
+        if self.workers > self.num_envs:
+            raise ConfigError(f"workers={self.workers} exceeds num_envs={self.num_envs}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"device must be 'cpu' or 'cuda[:i]' (got {self.device!r})")
+
+    @property
+    def critic_kind(self) -> str:
+        if self.critic.name != "auto":
+            return self.critic.name
+        return "centralized" if self.algo == "mappo" else "independent"
+
+
+# Sections whose "primary" field a scalar sets directly: ``critic=independent``.
+PRIMARY_FIELD = {"critic": "name"}
+
+
+# ---- building and validating ----------------------------------------------------------------
+
+
+def _positive(obj: Any, *keys: str) -> None:
+    for key in keys:
+        value = getattr(obj, key)
+        if value <= 0:
+            raise ConfigError(f"{key} must be > 0 (got {value})")
+
+
+def _all_keys(cls, prefix: str = "") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        t = hints[f.name]
+        if dataclasses.is_dataclass(t):
+            keys += _all_keys(t, prefix + f.name + ".")
+            if f.name in PRIMARY_FIELD:
+                keys.append(prefix + f.name)
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _coerce(key: str, value: Any, t: Any) -> Any:
+    """``value`` as type ``t``, or a ConfigError naming the key and what is expected."""
+    origin = typing.get_origin(t)
+    if origin is Literal:
+        choices = typing.get_args(t)
+        if value in choices:
+            return value
+        if isinstance(value, bool) and key == "wandb":  # wandb=true means the default mode
+            return "offline" if value else "off"
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{key}={value!r} is not valid.{hint} Valid: {', '.join(map(str, choices))}")
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(key, value, args[0])
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{key}={value!r} is not a boolean (use true or false)")
+    if t is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not an integer")
+        if isinstance(value, int):
+            return value
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={value!r} is not an integer") from None
+        if f != int(f):
+            raise ConfigError(f"{key}={value!r} is not a whole number")
+        return int(f)
+    if t is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={value!r} is not a number") from None
+    if t is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}={value!r} is not a string")
+        return str(value)
+    if t is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r} must be a mapping")
+        return dict(value)
+    return value
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = prefix + key
+        if key not in names:
+            valid = _all_keys(cls, prefix)
+            close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ConfigError(f"unknown config key {full!r}.{hint} Valid keys: {', '.join(valid)}")
+        t = hints[key]
+        if dataclasses.is_dataclass(t):
+            if not isinstance(value, dict):
+                if key in PRIMARY_FIELD:
+                    value = {PRIMARY_FIELD[key]: value}
+                else:
+                    raise ConfigError(f"{full} is a section; set its keys, e.g. {full}.{dataclasses.fields(t)[0].name}=...")
+            kwargs[key] = _build(t, value, full + ".")
+        else:
+            kwargs[key] = _coerce(full, value, t)
+    obj = cls(**kwargs)
+    try:
+        obj.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}" if prefix and not str(exc).startswith(prefix) else str(exc)) from None
+    return obj
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: YAML scalars (``1e-3``, ``true``, ``[1,2]``), else the raw string."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["a=1", "ppo.epochs=5"]`` -> ``{"a": 1, "ppo": {"epochs": 5}}``."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"expected key=value, got {item!r} (e.g. scenario=mpe/simple_spread)")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"empty key in {item!r}")
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            existing = node.get(p)
+            if existing is not None and not isinstance(existing, dict):
+                node[p] = {PRIMARY_FIELD.get(p, "name"): existing}
+            node = node.setdefault(p, {})
+        last = parts[-1]
+        value = parse_value(text)
+        if isinstance(node.get(last), dict) and not isinstance(value, dict):
+            node[last][PRIMARY_FIELD.get(last, "name")] = value
+        else:
+            node[last] = value
+    return out
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        elif isinstance(out.get(k), dict) and k in PRIMARY_FIELD and not isinstance(v, dict):
+            out[k] = {**out[k], PRIMARY_FIELD[k]: v}
+        else:
+            out[k] = v
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def build_config(data: dict) -> TrainConfig:
+    """A validated TrainConfig. Top-level keys that are not config keys but are options of the
+    chosen scenario (``n_agents``) move into ``scenario_args``."""
+    import scenarios
+
+    data = dict(data)
+    config_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    scenario_name = data.get("scenario", TrainConfig.scenario)
+    extra = {k: data.pop(k) for k in list(data) if k not in config_keys}
+    if extra:
+        try:
+            options = scenarios.spec(str(scenario_name)).overrides
+        except scenarios.ScenarioError as exc:
+            raise ConfigError(str(exc)) from None
+        for key in extra:
+            if key not in options:
+                valid = _all_keys(TrainConfig)
+                close = difflib.get_close_matches(key, valid + list(options), n=3, cutoff=0.6)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise ConfigError(
+                    f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}; "
+                    f"options of {scenario_name}: {', '.join(options) or 'none'}"
+                )
+        data["scenario_args"] = {**data.get("scenario_args", {}), **extra}
+    cfg = _build(TrainConfig, data)
+    try:
+        scenarios.check_overrides(cfg.scenario, cfg.scenario_args)
+    except scenarios.ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+    return cfg
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_args(items: list[str], base: dict | None = None) -> TrainConfig:
+    """The CLI path: optional ``config=file.yaml`` first, then ``key=value`` overrides."""
+    overrides = parse_overrides(items)
+    data = dict(base or {})
+    if "config" in overrides:
+        data = merge(data, load_yaml(overrides.pop("config")))
+    return build_config(merge(data, overrides))

@@ -1,0 +1,112 @@
+"""Evaluation: run whole episodes with a policy (greedy, sampled, or uniformly random) and report
+per-episode returns as the mean over agents of each agent's return; record a GIF of one episode."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from envs import VectorEnv
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse training seeds
+
+
+@dataclass
+class EvalResult:
+    returns: np.ndarray  # [episodes] mean over agents of each agent's return
+    agent_returns: np.ndarray  # [episodes, N]
+    lengths: np.ndarray  # [episodes]
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+    def as_dict(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std, f"{prefix}episodes": len(self.returns)}
+
+
+@torch.no_grad()
+def evaluate(
+    scenario,
+    actor=None,
+    episodes: int = 20,
+    seed: int = 0,
+    deterministic: bool = True,
+    num_envs: int = 8,
+    device: str | torch.device = "cpu",
+) -> EvalResult:
+    """``actor=None`` plays uniformly random valid actions (the random baseline)."""
+    env = VectorEnv(scenario, num_envs=min(num_envs, episodes), seed=seed + EVAL_SEED_OFFSET, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    out = env.reset()
+    h = actor.initial_state(out.alive.shape, device=device) if actor is not None and actor.recurrent else None
+    returns, lengths = [], []
+    try:
+        while len(returns) < episodes:
+            if actor is None:
+                action = env.random_actions(gen)
+            else:
+                action, _, h = actor.act(out.obs, h, deterministic=deterministic)
+            out = env.step(action)
+            if out.done_env.any():
+                for k in torch.nonzero(out.done_env).flatten().tolist():
+                    returns.append(out.episode_return[k].cpu().numpy())
+                    lengths.append(int(out.episode_length[k]))
+                if h is not None:
+                    h = h * (~out.done_env).float()[:, None, None]
+    finally:
+        env.close()
+    agent_returns = np.stack(returns[:episodes])
+    return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array(lengths[:episodes]))
+
+
+@torch.no_grad()
+def record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool = True, fps: int = 10) -> Path:
+    """Render one episode (env 0, ``render_mode="rgb_array"``) to an animated GIF."""
+    import imageio.v2 as imageio
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    env = VectorEnv(_with_render(scenario), num_envs=1, seed=seed + EVAL_SEED_OFFSET)
+    out = env.reset()
+    h = actor.initial_state(out.alive.shape) if actor is not None and actor.recurrent else None
+    frames = [env.render(0)]
+    try:
+        for _ in range(10_000):
+            if actor is None:
+                action = env.random_actions()
+            else:
+                action, _, h = actor.act(out.obs, h, deterministic=deterministic)
+            # the frame must show the end of the episode, before the auto-reset: render inside step
+            out = env.step(action)
+            if out.done_env[0]:
+                break
+            frames.append(env.render(0))
+    finally:
+        env.close()
+    frames = [np.asarray(f, dtype=np.uint8) for f in frames if f is not None]
+    if not frames:
+        raise RuntimeError(f"scenario {scenario.name!r} returned no frames from render()")
+    path = Path(path)
+    imageio.mimsave(path, frames, duration=1.0 / fps, loop=0)
+    return path
+
+
+def _with_render(scenario):
+    """The same scenario whose envs render RGB frames."""
+    from dataclasses import replace
+
+    factory = scenario.factory
+
+    def rendering_factory(**kwargs):
+        kwargs.setdefault("render_mode", "rgb_array")
+        return factory(**kwargs)
+
+    return replace(scenario, factory=rendering_factory)

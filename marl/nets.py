@@ -1,0 +1,128 @@
+"""Actor and critics. Every tensor keeps an agent axis ``[..., N, ...]``; layers act on the last
+dimension, so one forward pass serves all agents and an agent's output depends on its own row only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from envs.layout import Layout
+
+
+def mlp(inp: int, hidden: int, layers: int, activation: str) -> nn.Sequential:
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        lin = nn.Linear(inp if i == 0 else hidden, hidden)
+        nn.init.orthogonal_(lin.weight, math.sqrt(2))
+        nn.init.zeros_(lin.bias)
+        mods += [lin, act()]
+    return nn.Sequential(*mods)
+
+
+def head(inp: int, out: int, gain: float) -> nn.Linear:
+    lin = nn.Linear(inp, out)
+    nn.init.orthogonal_(lin.weight, gain)
+    nn.init.zeros_(lin.bias)
+    return lin
+
+
+class Actor(nn.Module):
+    """Decentralized policy: agent i's action distribution is a function of obs i (and its own
+    GRU state) only. Invalid (padded) discrete actions get a large negative logit."""
+
+    def __init__(self, layout: Layout, hidden: int = 64, layers: int = 2, activation: str = "tanh", recurrent: bool = False):
+        super().__init__()
+        self.discrete = layout.discrete
+        self.hidden = hidden
+        self.body = mlp(layout.obs_dim, hidden, layers, activation)
+        self.gru = nn.GRUCell(hidden, hidden) if recurrent else None
+        out = layout.n_actions if layout.discrete else layout.action_dim
+        self.head = head(hidden, out, 0.01)
+        if layout.discrete:
+            self.register_buffer("invalid", torch.as_tensor(~layout.action_mask))  # [N, A]
+        else:
+            self.log_std = nn.Parameter(torch.full((layout.action_dim,), -0.5))
+            dims = torch.as_tensor(layout.action_high != layout.action_low)  # padded dims are 0..0
+            self.register_buffer("dim_mask", dims.float())  # [N, A]
+
+    @property
+    def recurrent(self) -> bool:
+        return self.gru is not None
+
+    def initial_state(self, batch_shape: tuple[int, ...], device=None) -> torch.Tensor:
+        return torch.zeros(*batch_shape, self.hidden, device=device)
+
+    def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``obs`` [..., N, O] -> distribution parameters [..., N, A] and the next GRU state."""
+        x = self.body(obs)
+        if self.gru is not None:
+            shape = x.shape
+            h = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
+            x = h
+        out = self.head(x)
+        if self.discrete:
+            out = out.masked_fill(self.invalid, -1e9)
+        return out, h
+
+    def distribution(self, params: torch.Tensor):
+        if self.discrete:
+            return Categorical(logits=params)
+        return Normal(params, self.log_std.exp().expand_as(params))
+
+    def log_prob_entropy(self, params: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dist = self.distribution(params)
+        if self.discrete:
+            return dist.log_prob(actions), dist.entropy()
+        return (dist.log_prob(actions) * self.dim_mask).sum(-1), (dist.entropy() * self.dim_mask).sum(-1)
+
+    def act(self, obs: torch.Tensor, h: torch.Tensor | None = None, deterministic: bool = False):
+        """Sampled (or greedy) actions, their log-probabilities, and the next GRU state."""
+        params, h = self(obs, h)
+        if deterministic:
+            action = params.argmax(-1) if self.discrete else params
+        else:
+            action = self.distribution(params).sample()
+        logp, _ = self.log_prob_entropy(params, action)
+        return action, logp, h
+
+
+class CentralizedCritic(nn.Module):
+    """MAPPO: V(global state, agent id) for every agent, one shared network."""
+
+    def __init__(self, state_dim: int, n_agents: int, hidden: int = 64, layers: int = 2, activation: str = "tanh"):
+        super().__init__()
+        self.n_agents = n_agents
+        self.body = mlp(state_dim + n_agents, hidden, layers, activation)
+        self.out = head(hidden, 1, 1.0)
+        self.register_buffer("ids", torch.eye(n_agents))
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``state`` [..., S] -> values [..., N]."""
+        s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
+        ids = self.ids.expand(*state.shape[:-1], self.n_agents, self.n_agents)
+        return self.out(self.body(torch.cat([s, ids], dim=-1))).squeeze(-1)
+
+
+class IndependentCritic(nn.Module):
+    """IPPO: V(o_i) for every agent from its own observation (parameters shared)."""
+
+    def __init__(self, obs_dim: int, hidden: int = 64, layers: int = 2, activation: str = "tanh"):
+        super().__init__()
+        self.body = mlp(obs_dim, hidden, layers, activation)
+        self.out = head(hidden, 1, 1.0)
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(obs)).squeeze(-1)
+
+
+def make_critic(kind: str, layout: Layout, state_dim: int, hidden: int, layers: int, activation: str) -> nn.Module:
+    if kind == "centralized":
+        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation)
+    if kind == "independent":
+        return IndependentCritic(layout.obs_dim, hidden, layers, activation)
+    raise ValueError(f"unknown critic {kind!r}; valid: centralized, independent")

@@ -1,0 +1,110 @@
+"""PPO for many agents (MAPPO with a centralized critic, IPPO with independent ones).
+
+Reads top to bottom: advantages (GAE) -> value normaliser -> the clipped loss -> the update loop.
+Every tensor is ``[T, E, N]`` (time, env, agent); dead agents are masked out of every mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from marl.config import PPOConfig
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    ended: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over ``[T, ...]``.
+
+    ``next_values[t]`` is the value of what follows step t: V(s_{t+1}) inside an episode,
+    V(final obs) where the episode was truncated at t, and 0 where it terminated.
+    ``ended[t]`` stops the advantage from flowing back across an episode boundary.
+    Returns (advantages, returns = advantages + values).
+    """
+    adv = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    not_ended = 1.0 - ended.float()
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_values[t] - values[t]
+        running = delta + gamma * lam * not_ended[t] * running
+        adv[t] = running
+    return adv, adv + values
+
+
+class ValueNorm(nn.Module):
+    """Running mean/variance of value targets; the critic learns normalised targets."""
+
+    def __init__(self, eps: float = 1e-5):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("var", torch.ones(()))
+        self.register_buffer("count", torch.zeros(()))
+        self.eps = eps
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        n = x.numel()
+        if n == 0:
+            return
+        b_mean, b_var = x.mean(), x.var(unbiased=False)
+        total = self.count + n
+        delta = b_mean - self.mean
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + b_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / (self.var.sqrt() + self.eps)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.var.sqrt() + self.eps) + self.mean
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+@dataclass
+class Minibatch:
+    obs: torch.Tensor  # [B..., N, O]
+    state: torch.Tensor  # [B..., S]
+    actions: torch.Tensor
+    old_logp: torch.Tensor  # [B..., N]
+    old_values: torch.Tensor  # normalised, [B..., N]
+    advantages: torch.Tensor
+    returns: torch.Tensor  # normalised
+    mask: torch.Tensor  # float, 1 where the agent acted
+
+
+def ppo_loss(logp, entropy, values, mb: Minibatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The clipped surrogate, the (optionally clipped) value loss and the entropy bonus."""
+    ratio = (logp - mb.old_logp).exp()
+    surrogate = torch.min(ratio * mb.advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * mb.advantages)
+    policy_loss = -masked_mean(surrogate, mb.mask)
+
+    value_err = (values - mb.returns) ** 2
+    if cfg.value_clip > 0:
+        clipped = mb.old_values + (values - mb.old_values).clamp(-cfg.value_clip, cfg.value_clip)
+        value_err = torch.max(value_err, (clipped - mb.returns) ** 2)
+    value_loss = 0.5 * masked_mean(value_err, mb.mask)
+
+    entropy_mean = masked_mean(entropy, mb.mask)
+    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+    with torch.no_grad():
+        log_ratio = logp - mb.old_logp
+        stats = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy_mean,
+            "approx_kl": masked_mean((ratio - 1) - log_ratio, mb.mask),
+            "clip_frac": masked_mean(((ratio - 1).abs() > cfg.clip).float(), mb.mask),
+        }
+    return loss, stats

@@ -1,0 +1,244 @@
+"""The training loop: collect -> update -> log -> checkpoint -> evaluate.
+
+``train(cfg)`` owns a run folder: ``config.yaml``, ``metrics.csv`` (a row per iteration, flushed as
+written), ``checkpoints/``, ``learning_curve.png`` and ``summary.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+import scenarios
+from envs import VectorEnv
+from marl import checkpoint as ckpt
+from marl.config import TrainConfig, to_dict
+from marl.evaluate import evaluate
+from marl.learner import Learner, Rollout
+from marl.logger import MetricsLog, WandbLog, plot_learning_curve
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.scenario.replace('/', '-')}-{cfg.algo}-s{cfg.seed}-{stamp}"
+
+
+@dataclass
+class Collector:
+    """Steps the envs with the current policy and fills a Rollout; carries env state across calls."""
+
+    env: VectorEnv
+    learner: Learner
+    rollout_len: int
+    device: torch.device
+
+    def __post_init__(self):
+        self.out = self.env.reset()
+        self.starts = torch.ones(self.env.num_envs, dtype=torch.bool, device=self.device)
+        actor = self.learner.actor
+        self.h = actor.initial_state(self.out.alive.shape, self.device) if actor.recurrent else None
+        self.finished_returns: list[float] = []
+        self.finished_lengths: list[int] = []
+
+    @torch.no_grad()
+    def collect(self) -> tuple[Rollout, torch.Tensor]:
+        env, learner = self.env, self.learner
+        ro = Rollout.empty(self.rollout_len, env.num_envs, env.layout, env.state_dim, self.device)
+        if self.h is not None:
+            ro.h0 = self.h.clone()
+        out = self.out
+        for t in range(self.rollout_len):
+            if self.h is not None:
+                self.h = self.h * (~self.starts).float()[:, None, None]
+            action, logp, self.h = learner.actor.act(out.obs, self.h)
+            ro.obs[t], ro.state[t], ro.alive[t], ro.starts[t] = out.obs, out.state, out.alive, self.starts
+            ro.actions[t], ro.logp[t] = action, logp
+            ro.values[t] = learner.value(out.obs, out.state)
+
+            out = env.step(action)
+            ro.rewards[t], ro.terminated[t], ro.truncated[t] = out.reward, out.terminated, out.truncated
+            if out.truncated.any():  # bootstrap from the last observation, not the reset one
+                ro.bootstrap[t] = learner.value(out.final_obs, out.final_state) * out.truncated
+            self.starts = out.done_env
+            if out.done_env.any():
+                done = out.done_env
+                self.finished_returns += out.episode_return[done].mean(-1).tolist()
+                self.finished_lengths += out.episode_length[done].tolist()
+        self.out = out
+        return ro, learner.value(out.obs, out.state)
+
+    def pop_episode_stats(self) -> dict[str, float]:
+        r, self.finished_returns = self.finished_returns, []
+        self.finished_lengths = []
+        if not r:
+            return {"episode_return_mean": float("nan"), "episode_return_std": float("nan"), "episodes": 0}
+        return {"episode_return_mean": float(np.mean(r)), "episode_return_std": float(np.std(r)), "episodes": len(r)}
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train with ``cfg``; returns the run folder."""
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda was asked for but torch.cuda.is_available() is False (use device=cpu)")
+
+    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = to_dict(cfg)
+    scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
+    env = VectorEnv(scenario, cfg.num_envs, seed=cfg.seed, workers=cfg.workers, device=device)
+    learner = Learner(cfg, env.layout, env.state_dim).to(device)
+
+    iteration, env_steps, wall_offset, wandb_id = 0, 0, 0.0, None
+    resume_from = ckpt.latest_checkpoint(run_dir) if cfg.resume else None
+    if resume_from is not None:
+        payload = ckpt.load_checkpoint(resume_from, map_location=device)
+        learner.load_state_dict(payload["learner"])
+        learner.actor_opt.load_state_dict(payload["actor_opt"])
+        learner.critic_opt.load_state_dict(payload["critic_opt"])
+        iteration, env_steps = payload["iteration"], payload["env_steps"]
+        wall_offset, wandb_id = payload.get("wall_time_s", 0.0), payload.get("wandb_id")
+        ckpt.set_rng_states(payload["rng"])
+        print(f"resuming {run_dir} from {resume_from.name} (iteration {iteration}, {env_steps} env steps)")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    steps_per_iter = cfg.num_envs * cfg.ppo.rollout_len
+    collector = Collector(env, learner, cfg.ppo.rollout_len, device)
+    log = MetricsLog(run_dir / "metrics.csv", resume_after=iteration if resume_from else None)
+    wandb = WandbLog(cfg.wandb, cfg.wandb_project, run_dir, config, run_id=wandb_id)
+    bar = _progress(cfg.total_steps, env_steps, cfg.progress and sys.stderr.isatty())
+    next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else math.inf
+    next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else math.inf
+    start, last_ret = time.perf_counter(), float("nan")
+
+    def save(path_steps: int) -> Path:
+        return ckpt.save_checkpoint(
+            run_dir / "checkpoints",
+            path_steps,
+            {
+                "learner": learner.state_dict(),
+                "actor_opt": learner.actor_opt.state_dict(),
+                "critic_opt": learner.critic_opt.state_dict(),
+                "iteration": iteration,
+                "env_steps": env_steps,
+                "wall_time_s": wall_offset + time.perf_counter() - start,
+                "rng": ckpt.rng_states(),
+                "config": config,
+                "layout": {"obs_dim": env.layout.obs_dim, "n_agents": env.n_agents, "state_dim": env.state_dim},
+                "wandb_id": wandb.run_id,
+                "metadata": ckpt.metadata(config),
+            },
+            keep=cfg.keep_checkpoints,
+        )
+
+    try:
+        while env_steps < cfg.total_steps:
+            if cfg.ppo.lr_anneal:
+                learner.set_lr_fraction(1.0 - env_steps / cfg.total_steps)
+            t0 = time.perf_counter()
+            rollout, last_values = collector.collect()
+            t1 = time.perf_counter()
+            stats = learner.update(rollout, last_values)
+            t2 = time.perf_counter()
+            iteration += 1
+            env_steps += steps_per_iter
+            wall = wall_offset + time.perf_counter() - start
+            row = {"iteration": iteration, "env_steps": env_steps, "wall_time_s": wall}
+            row.update(collector.pop_episode_stats())
+            row["steps_per_s"] = steps_per_iter / (t2 - t0)
+            row["collect_s"], row["update_s"] = t1 - t0, t2 - t1
+            row.update(stats)
+            row["eval_return_mean"] = row["eval_return_std"] = float("nan")
+            if env_steps >= next_eval:
+                next_eval += cfg.eval_every
+                res = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device)
+                row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
+            log.write(row)
+            wandb.log(row, step=env_steps)
+            if not math.isnan(row["episode_return_mean"]):
+                last_ret = row["episode_return_mean"]
+            if bar is not None:
+                bar.update(steps_per_iter)
+                bar.set_postfix(ret=f"{last_ret:.2f}", sps=f"{row['steps_per_s']:.0f}", refresh=False)
+            if env_steps >= next_ckpt:
+                next_ckpt += cfg.checkpoint_every
+                save(env_steps)
+        save(env_steps)
+    finally:
+        if bar is not None:
+            bar.close()
+        log.close()
+        env.close()
+
+    train_wall = wall_offset + time.perf_counter() - start
+    final = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device)
+    random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed)
+    summary = {
+        "scenario": cfg.scenario,
+        "algo": cfg.algo,
+        "seed": cfg.seed,
+        "env_steps": env_steps,
+        "iterations": iteration,
+        "wall_time_s": train_wall,
+        "steps_per_s": env_steps / train_wall if train_wall > 0 else float("nan"),
+        "final_eval": final.as_dict(),
+        "random_policy": random_baseline.as_dict(),
+        "eval_episodes": cfg.eval_episodes,
+        "return_definition": "mean over agents of each agent's episode return; greedy actions",
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot = plot_learning_curve(
+        run_dir / "metrics.csv",
+        run_dir / "learning_curve.png",
+        f"{cfg.algo.upper()} on {cfg.scenario}",
+        references={"random policy": random_baseline.mean},
+    )
+    wandb.log({"final_eval_return_mean": final.mean}, step=env_steps)
+    wandb.finish()
+    print_summary(summary, run_dir, plot)
+    return run_dir
+
+
+def print_summary(summary: dict, run_dir: Path, plot: Path) -> None:
+    f, r = summary["final_eval"], summary["random_policy"]
+    rows = [
+        ("policy", "return mean", "return std", "episodes"),
+        ("random", f"{r['return_mean']:.2f}", f"{r['return_std']:.2f}", str(r["episodes"])),
+        (f"{summary['algo']} (trained)", f"{f['return_mean']:.2f}", f"{f['return_std']:.2f}", str(f["episodes"])),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+    print()
+    print(f"{summary['scenario']}: {summary['env_steps']:,} env steps in {summary['wall_time_s']:.0f} s "
+          f"({summary['steps_per_s']:.0f} steps/s)")
+    print(line(rows[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows[1:]:
+        print(line(row))
+    print(f"run folder:     {run_dir}")
+    print(f"learning curve: {plot}")

@@ -1,0 +1,198 @@
+"""Built-in scenarios: the mpe2 family, sisl, butterfly and classic rock-paper-scissors.
+
+Each factory translates our override names (``n_agents``) into the env's own arguments and returns a
+PettingZoo ParallelEnv. Imports happen inside the factories so that listing scenarios stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from scenarios.registry import register
+from scenarios.spec import ScenarioSpec
+
+MPE_REWARD_SHARED = "per agent; cooperative reward mixes a shared term and a local one (local_ratio)"
+
+
+def mpe_positions(env) -> np.ndarray:
+    """Agent positions [N, 2] in the order of ``possible_agents``."""
+    return np.stack([agent.state.p_pos for agent in env.unwrapped.world.agents]).astype(np.float32)
+
+
+def _mpe(module: str, **rename: str):
+    """Factory for ``mpe2.<module>``; ``rename`` maps our override names to the env's keywords."""
+
+    def factory(**kwargs: Any):
+        mod = importlib.import_module(f"mpe2.{module}")
+        args = {rename.get(k, k): v for k, v in kwargs.items()}
+        return mod.parallel_env(**args)
+
+    return factory
+
+
+_MPE_COMMON = {"max_cycles": 25, "continuous_actions": False}
+
+_MPE = [
+    # name, module, kind, description, reward, extra overrides, renames
+    ("simple", "simple_v3", "cooperative", "one agent reaches one landmark", "negative squared distance to the landmark", {}, {}),
+    ("simple_spread", "simple_spread_v3", "cooperative", "N agents cover N landmarks without colliding",
+     "per agent: local_ratio * (-collisions) + (1 - local_ratio) * (-sum over landmarks of the closest agent's distance)",
+     {"n_agents": 3, "local_ratio": 0.5}, {"n_agents": "N"}),
+    ("simple_reference", "simple_reference_v3", "cooperative",
+     "2 agents each guide the other to a goal landmark only the speaker knows (needs communication)",
+     MPE_REWARD_SHARED, {"local_ratio": 0.5}, {}),
+    ("simple_speaker_listener", "simple_speaker_listener_v4", "cooperative",
+     "a static speaker tells a moving listener which landmark to reach (heterogeneous roles)",
+     "shared: negative squared distance of the listener to the target", {}, {}),
+    ("simple_tag", "simple_tag_v3", "mixed", "predators (adversaries) chase faster prey (agents) around obstacles",
+     "adversaries +10 per collision with prey; prey -10 per collision and a boundary penalty",
+     {"num_good": 1, "num_adversaries": 3, "num_obstacles": 2}, {}),
+    ("simple_adversary", "simple_adversary_v3", "mixed", "good agents hide the target landmark from one adversary",
+     "good: -distance of closest good agent to target + adversary's distance; adversary: -its distance",
+     {"n_agents": 2}, {"n_agents": "N"}),
+    ("simple_push", "simple_push_v3", "mixed", "an adversary pushes the agent away from its landmark",
+     "agent: -distance to landmark; adversary: agent's distance - its own distance", {}, {}),
+    ("simple_world_comm", "simple_world_comm_v3", "mixed",
+     "a leader adversary coordinates others to catch good agents that seek food, with forests",
+     "as simple_tag plus food rewards for good agents",
+     {"num_good": 2, "num_adversaries": 4, "num_obstacles": 1, "num_food": 2, "num_forests": 2}, {}),
+    ("simple_crypto", "simple_crypto_v3", "competitive",
+     "Alice sends Bob an encrypted message with a shared key; Eve tries to decode it",
+     "Alice/Bob: -Bob's error + Eve's error; Eve: -her error", {}, {}),
+]
+
+for _name, _module, _kind, _desc, _reward, _extra, _rename in _MPE:
+    register(
+        f"mpe/{_name}",
+        _mpe(_module, **_rename),
+        ScenarioSpec(
+            family="mpe",
+            kind=_kind,
+            description=_desc,
+            reward=_reward,
+            overrides={**_extra, **_MPE_COMMON},
+            positions=mpe_positions,
+            render_extent=1.0,
+        ),
+    )
+
+
+# --- sisl --------------------------------------------------------------------------------------
+
+
+def _pursuit(**kwargs: Any):
+    from pettingzoo.sisl import pursuit_v5
+
+    kwargs["n_pursuers"] = kwargs.pop("n_agents")
+    return pursuit_v5.parallel_env(**kwargs)
+
+
+def _pursuit_positions(env) -> np.ndarray:
+    layer = env.unwrapped.env.pursuer_layer
+    return np.array([layer.get_position(i) for i in range(layer.n_agents())], dtype=np.float32)
+
+
+register(
+    "sisl/pursuit",
+    _pursuit,
+    ScenarioSpec(
+        family="sisl",
+        kind="cooperative",
+        description="pursuers on a grid surround and catch random evaders; 7x7x3 local views",
+        reward="per agent: +catch_reward shared among the catchers, +tag_reward, urgency penalty each step",
+        overrides={"n_agents": 8, "n_evaders": 30, "max_cycles": 500, "shared_reward": True},
+        positions=_pursuit_positions,
+    ),
+)
+
+
+def _multiwalker(**kwargs: Any):
+    from pettingzoo.sisl import multiwalker_v9
+
+    kwargs["n_walkers"] = kwargs.pop("n_agents")
+    return multiwalker_v9.parallel_env(**kwargs)
+
+
+register(
+    "sisl/multiwalker",
+    _multiwalker,
+    ScenarioSpec(
+        family="sisl",
+        kind="cooperative",
+        description="bipedal walkers carry a package together; continuous torques (Box(4))",
+        reward="forward progress of the package; -100 if it falls (shared when shared_reward)",
+        overrides={"n_agents": 3, "max_cycles": 500, "shared_reward": True},
+    ),
+)
+
+
+# --- butterfly (pixel observations, downscaled to grey obs_size x obs_size) ---------------------
+
+
+def _downscaled(env, obs_size: int):
+    import supersuit as ss
+
+    env = ss.color_reduction_v0(env, mode="full")
+    return ss.resize_v1(env, obs_size, obs_size)
+
+
+def _cooperative_pong(obs_size: int, **kwargs: Any):
+    from pettingzoo.butterfly import cooperative_pong_v6
+
+    return _downscaled(cooperative_pong_v6.parallel_env(**kwargs), obs_size)
+
+
+def _pistonball(obs_size: int, n_agents: int, **kwargs: Any):
+    from pettingzoo.butterfly import pistonball_v6
+
+    return _downscaled(pistonball_v6.parallel_env(n_pistons=n_agents, **kwargs), obs_size)
+
+
+register(
+    "butterfly/cooperative_pong",
+    _cooperative_pong,
+    ScenarioSpec(
+        family="butterfly",
+        kind="cooperative",
+        description="two paddles keep a ball in play; pixel views downscaled to obs_size^2 grey",
+        reward="shared: +max_reward/max_cycles per step the ball stays in; off_screen_penalty when it leaves",
+        overrides={"max_cycles": 900, "obs_size": 32},
+    ),
+)
+register(
+    "butterfly/pistonball",
+    _pistonball,
+    ScenarioSpec(
+        family="butterfly",
+        kind="cooperative",
+        description="pistons move a ball to the left wall; pixel views downscaled to obs_size^2 grey",
+        reward="mix of a global term (ball's progress) and a local one, plus a time penalty",
+        overrides={"n_agents": 20, "max_cycles": 125, "continuous": True, "obs_size": 32},
+    ),
+)
+
+
+# --- classic -----------------------------------------------------------------------------------
+
+
+def _rps(**kwargs: Any):
+    from pettingzoo.classic import rps_v2
+
+    return rps_v2.parallel_env(**kwargs)
+
+
+register(
+    "classic/rps",
+    _rps,
+    ScenarioSpec(
+        family="classic",
+        kind="competitive",
+        description="rock-paper-scissors for max_cycles throws; each player sees the opponent's last throw",
+        reward="zero-sum: +1 win, -1 loss, 0 tie per throw",
+        overrides={"max_cycles": 15, "num_actions": 3},
+        role=lambda agent: agent,  # one seat per player
+    ),
+)

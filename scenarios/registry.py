@@ -1,0 +1,116 @@
+"""The scenario registry: ``register(name, factory, spec)``, ``make(name, **overrides)``, ``list()``.
+
+Third-party packages add scenarios through the ``mosaic_marl.scenarios`` entry-point group: each
+entry point names a callable that calls :func:`register` (or a module that does so on import).
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterable
+
+from scenarios.spec import Scenario, ScenarioSpec
+
+ENTRY_POINT_GROUP = "mosaic_marl.scenarios"
+
+_REGISTRY: dict[str, tuple[Callable[..., Any], ScenarioSpec]] = {}
+_PLUGINS_LOADED = False
+
+
+class ScenarioError(ValueError):
+    """A scenario name or override that does not exist."""
+
+
+def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:
+    """One line naming the bad value, the closest valid ones, and the full list."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    # also match on the part after the family prefix: "spread" -> "mpe/simple_spread"
+    close += [c for c in choices if name and name in c and c not in close][: 3 - len(close)]
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {what} {name!r}.{hint} Valid: {', '.join(choices)}"
+
+
+def register(name: str, factory: Callable[..., Any], spec: ScenarioSpec, *, replace: bool = False) -> None:
+    """Add a scenario. ``factory(**overrides)`` must return a PettingZoo ParallelEnv."""
+    if "/" not in name:
+        raise ScenarioError(f"scenario names are 'family/name' (got {name!r}), e.g. 'mpe/simple_spread'")
+    if name in _REGISTRY and not replace:
+        raise ScenarioError(f"scenario {name!r} is already registered; pass replace=True to override it")
+    _REGISTRY[name] = (factory, spec)
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from scenarios import builtin  # noqa: F401  (registers the built-in scenarios)
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plugin must not hide the built-ins
+            raise ScenarioError(f"scenario plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+        if callable(obj):
+            obj()
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - the issue's API name
+    """Every registered scenario name, sorted."""
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> ScenarioSpec:
+    return _lookup(name)[1]
+
+
+def _lookup(name: str) -> tuple[Callable[..., Any], ScenarioSpec]:
+    _load_plugins()
+    if name not in _REGISTRY:
+        raise ScenarioError(unknown_name_message("scenario", name, _REGISTRY))
+    return _REGISTRY[name]
+
+
+def check_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults merged with ``overrides``; an unknown override is an error naming the valid ones."""
+    _, sspec = _lookup(name)
+    bad = [k for k in overrides if k not in sspec.overrides]
+    if bad:
+        valid = ", ".join(f"{k} (default {v!r})" for k, v in sspec.overrides.items()) or "none"
+        close = difflib.get_close_matches(bad[0], builtins.list(sspec.overrides), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ScenarioError(f"scenario {name!r} has no option {bad[0]!r}.{hint} Valid options: {valid}")
+    return {**sspec.overrides, **overrides}
+
+
+def make(name: str, **overrides: Any) -> Scenario:
+    """Make a scenario with ``overrides``; probes one env for its agents and spaces."""
+    factory, sspec = _lookup(name)
+    merged = check_overrides(name, overrides)
+    try:
+        env = factory(**merged)
+    except ScenarioError:
+        raise
+    except Exception as exc:
+        raise ScenarioError(f"could not build scenario {name!r} with {overrides}: {type(exc).__name__}: {exc}") from exc
+    try:
+        agents = tuple(env.possible_agents)
+        obs_spaces = {a: env.observation_space(a) for a in agents}
+        act_spaces = {a: env.action_space(a) for a in agents}
+        length = merged.get("max_cycles")
+    finally:
+        env.close()
+    return Scenario(
+        name=name,
+        spec=sspec,
+        overrides=merged,
+        factory=factory,
+        agents=agents,
+        observation_spaces=obs_spaces,
+        action_spaces=act_spaces,
+        episode_length=length,
+    )

@@ -1,0 +1,86 @@
+"""What a scenario is: its static description (`ScenarioSpec`) and a made instance (`Scenario`).
+
+A spec is given once at registration. Agents and spaces often depend on overrides (``n_agents``),
+so they are read off a probe env when the scenario is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+Kind = Literal["cooperative", "competitive", "mixed"]
+
+
+def role_of(agent: str) -> str:
+    """Default role rule: the agent name without its trailing index (``adversary_0`` -> ``adversary``)."""
+    head, _, tail = agent.rpartition("_")
+    return head if head and tail.isdigit() else agent
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Static facts about a scenario family member, fixed at registration time.
+
+    ``overrides`` maps every user-settable option to its default; ``make(name, **overrides)``
+    accepts exactly these names. ``positions`` reads agent positions ``[N, d]`` off a live env
+    (used by communication graphs built from the scene); ``None`` means the scenario has none.
+    """
+
+    family: str
+    kind: Kind
+    description: str
+    reward: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    positions: Callable[[Any], np.ndarray] | None = None
+    role: Callable[[str], str] = role_of
+    # optional: the renderer's world extent, so GIF overlays (e.g. graph edges) can map positions
+    render_extent: float | None = None
+
+    @property
+    def has_positions(self) -> bool:
+        return self.positions is not None
+
+
+@dataclass
+class Scenario:
+    """A scenario made with concrete overrides: builds fresh PettingZoo ParallelEnvs on demand."""
+
+    name: str
+    spec: ScenarioSpec
+    overrides: dict[str, Any]
+    factory: Callable[..., Any]
+    agents: tuple[str, ...]
+    observation_spaces: dict[str, Any]
+    action_spaces: dict[str, Any]
+    episode_length: int | None
+
+    def make_env(self, render_mode: str | None = None):
+        """A new ParallelEnv with this scenario's overrides."""
+        kwargs = dict(self.overrides)
+        if render_mode is not None:
+            kwargs["render_mode"] = render_mode
+        return self.factory(**kwargs)
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def teams(self) -> dict[str, tuple[str, ...]]:
+        """Agents grouped by role, in agent order."""
+        out: dict[str, list[str]] = {}
+        for agent in self.agents:
+            out.setdefault(self.spec.role(agent), []).append(agent)
+        return {role: tuple(members) for role, members in out.items()}
+
+    @property
+    def heterogeneous(self) -> bool:
+        first = self.agents[0]
+        return any(
+            self.observation_spaces[a] != self.observation_spaces[first]
+            or self.action_spaces[a] != self.action_spaces[first]
+            for a in self.agents
+        )
