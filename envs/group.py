@@ -36,12 +36,15 @@ class EnvGroup:
         self.seed = seed
         self.positions_fn = positions
         self.envs = [make_env() for _ in indices]
+        self._raw = [env.unwrapped for env in self.envs]  # wrappers' __getattr__ is slow per step
         self.state_from_env = state_from_env
         self.episodes = np.zeros(len(self.envs), dtype=np.int64)  # episodes started per env
         n, e = layout.n_agents, len(self.envs)
         self.agent_index = {a: i for i, a in enumerate(layout.agents)}
         self.returns = np.zeros((e, n), dtype=np.float64)
         self.lengths = np.zeros(e, dtype=np.int64)
+        self.render_final = False  # keep a frame of each episode's last state, before the auto-reset
+        self.final_frames: dict[int, Any] = {}
 
     # ---- packing ---------------------------------------------------------------------------
     def _pack_obs(self, obs: dict, out: np.ndarray, alive: np.ndarray) -> None:
@@ -56,7 +59,7 @@ class EnvGroup:
     def _state(self, env, obs_row: np.ndarray) -> np.ndarray:
         if self.state_from_env:
             return np.asarray(env.state(), dtype=np.float32).reshape(-1)
-        return obs_row.reshape(-1)
+        return obs_row.reshape(-1).copy()  # a copy: the auto-reset overwrites obs_row in place
 
     def _reset_one(self, k: int, obs_row, alive_row) -> np.ndarray:
         env = self.envs[k]
@@ -70,7 +73,7 @@ class EnvGroup:
     def _positions(self) -> np.ndarray | None:
         if self.positions_fn is None:
             return None
-        return np.stack([self.positions_fn(env) for env in self.envs]).astype(np.float32)
+        return np.stack([self.positions_fn(raw) for raw in self._raw]).astype(np.float32)
 
     # ---- API -------------------------------------------------------------------------------
     def reset(self) -> dict[str, np.ndarray]:
@@ -121,6 +124,8 @@ class EnvGroup:
             final_states.append(state)
             if not env.agents:
                 done_env[k] = True
+                if self.render_final:
+                    self.final_frames[k] = env.render()
                 ended[k] = obs[k].copy()
                 ep_return[k] = self.returns[k]
                 ep_length[k] = self.lengths[k]

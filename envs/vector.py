@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from envs.group import EnvGroup
-from envs.layout import Layout
+from envs.layout import Layout, encode_obs
 
 
 @dataclass
@@ -35,18 +35,32 @@ class EnvOutput:
     positions: torch.Tensor | None = None  # [E, N, d] where the scenario has positions
 
 
-def _probe_state(scenario) -> tuple[bool, int | None]:
-    """Whether ``env.state()`` works for this scenario, and its flat length."""
+def _probe_state(scenario, layout: Layout) -> tuple[bool, int | None]:
+    """Whether to call ``env.state()``, and its flat length.
+
+    Falls back to the concatenated observations where ``state()`` is missing or fails, and also
+    where it provably *is* the concatenated observations (mpe2 recomputes every observation in
+    ``state()``, doubling the cost of a step): checked on the reset and a few random steps.
+    """
     env = scenario.make_env()
     try:
-        env.reset(seed=0)
+        obs, _ = env.reset(seed=0)
         state_fn = getattr(env, "state", None)
         if not callable(state_fn):
             return False, None
         try:
-            return True, int(np.asarray(state_fn()).size)
+            size = int(np.asarray(state_fn()).size)
         except Exception:
             return False, None
+        same = not layout.agent_id
+        for _ in range(3):
+            if not same or not env.agents or set(obs) != set(layout.agents):
+                break
+            concat = np.concatenate([encode_obs(layout.obs_spaces[i], obs[a]) for i, a in enumerate(layout.agents)])
+            state = np.asarray(state_fn(), dtype=np.float32).reshape(-1)
+            same = state.shape == concat.shape and np.array_equal(state, concat)
+            obs, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        return (not same), size
     finally:
         env.close()
 
@@ -61,6 +75,11 @@ def _worker(remote, parent_remote, group_kwargs) -> None:
                 remote.send(group.step(data))
             elif cmd == "reset":
                 remote.send(group.reset())
+            elif cmd == "get_episodes":
+                remote.send(group.episodes.copy())
+            elif cmd == "set_episodes":
+                group.episodes[:] = data
+                remote.send(None)
             elif cmd == "close":
                 group.close()
                 remote.close()
@@ -83,7 +102,7 @@ class VectorEnv:
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.layout = Layout.from_spaces(scenario.agents, scenario.observation_spaces, scenario.action_spaces)
-        self.state_from_env, state_dim = _probe_state(scenario)
+        self.state_from_env, state_dim = _probe_state(scenario, self.layout)
         self.state_dim = state_dim if self.state_from_env else self.layout.n_agents * self.layout.raw_obs_dim
         self.has_positions = scenario.spec.has_positions
         n = self.layout.n_agents
@@ -146,6 +165,28 @@ class VectorEnv:
     def reset(self) -> EnvOutput:
         return self._to_output(self._gather("reset"))
 
+    def episode_counts(self) -> np.ndarray:
+        """Episodes started so far by each env (they fix the next reset seeds)."""
+        if self._group is not None:
+            return self._group.episodes.copy()
+        for r in self._remotes:
+            r.send(("get_episodes", None))
+        return np.concatenate([r.recv() for r in self._remotes])
+
+    def set_episode_counts(self, counts) -> None:
+        """Make the next resets use the seeds of episode ``counts[k]`` of env k (for resuming)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.shape != (self.num_envs,):
+            raise ValueError(f"expected {self.num_envs} episode counts, got shape {counts.shape}")
+        if self._group is not None:
+            self._group.episodes[:] = counts
+            return
+        offsets = np.cumsum([0] + self._chunks)
+        for r, a, b in zip(self._remotes, offsets[:-1], offsets[1:]):
+            r.send(("set_episodes", counts[a:b]))
+        for r in self._remotes:
+            r.recv()
+
     def step(self, actions: torch.Tensor) -> EnvOutput:
         """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""
         return self._to_output(self._gather("step", actions.detach().cpu().numpy()))
@@ -162,9 +203,19 @@ class VectorEnv:
         return low + u * (high - low)
 
     def render(self, k: int = 0) -> Any:
+        return self._local_group().render(k)
+
+    def keep_final_frames(self) -> dict[int, Any]:
+        """From now on, render each env's last state before its auto-reset into the returned dict
+        (env index -> frame), so a recorded episode ends on its true final frame."""
+        group = self._local_group()
+        group.render_final = True
+        return group.final_frames
+
+    def _local_group(self) -> EnvGroup:
         if self._group is None:
-            raise RuntimeError("render needs workers=0 (envs in this process)")
-        return self._group.render(k)
+            raise RuntimeError("rendering needs workers=0 (envs in this process)")
+        return self._group
 
     def close(self) -> None:
         for r in self._remotes:

@@ -146,12 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     import scenarios
+    from envs import SpaceError
     from marl.checkpoint import CheckpointError
+    from marl.trainer import RunFolderError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError) as exc:
+    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunFolderError, SpaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class ActorConfig:
     layers: int = 2
     activation: Literal["tanh", "relu"] = "tanh"
     recurrent: bool = False  # a GRU after the MLP, for partial observability
+    layer_norm: bool = True  # LayerNorm on the input and after each hidden layer (as MAPPO)
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
@@ -45,6 +47,7 @@ class CriticConfig:
     name: Literal["auto", "centralized", "independent"] = "auto"
     hidden: int = 64
     layers: int = 2
+    layer_norm: bool = True
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
@@ -72,7 +75,7 @@ class PPOConfig:
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"ppo.{key} must be in [0, 1] (got {getattr(self, key)})")
         for key in ("value_clip", "ent_coef", "vf_coef"):
-            if getattr(self, key) < 0:
+            if not getattr(self, key) >= 0:
                 raise ConfigError(f"ppo.{key} must be >= 0 (got {getattr(self, key)})")
 
 
@@ -82,7 +85,7 @@ class TrainConfig:
     scenario_args: dict = field(default_factory=dict)  # scenario options, e.g. {n_agents: 5}
     algo: Literal["mappo", "ippo"] = "mappo"
     seed: int = 0
-    total_steps: int = 1_000_000  # env steps (one step of one env, all its agents)
+    total_steps: int = 300_000  # env steps (one step of one env, all its agents)
     num_envs: int = 16
     lr: float = 7e-4
     critic_lr: float | None = None  # defaults to lr
@@ -131,7 +134,7 @@ PRIMARY_FIELD = {"critic": "name"}
 def _positive(obj: Any, *keys: str) -> None:
     for key in keys:
         value = getattr(obj, key)
-        if value <= 0:
+        if not value > 0:  # also rejects NaN
             raise ConfigError(f"{key} must be > 0 (got {value})")
 
 
@@ -181,16 +184,19 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
             f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}={value!r} is not an integer") from None
-        if f != int(f):
+        if not math.isfinite(f) or f != int(f):
             raise ConfigError(f"{key}={value!r} is not a whole number")
         return int(f)
     if t is float:
         if isinstance(value, bool):
             raise ConfigError(f"{key}={value!r} is not a number")
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}={value!r} is not a number") from None
+        if math.isnan(f):
+            raise ConfigError(f"{key}={value!r} is not a number")
+        return f
     if t is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key}={value!r} is not a string")
@@ -290,7 +296,7 @@ def load_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}")
     return data

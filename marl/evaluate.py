@@ -43,14 +43,19 @@ def evaluate(
     num_envs: int = 8,
     device: str | torch.device = "cpu",
 ) -> EvalResult:
-    """``actor=None`` plays uniformly random valid actions (the random baseline)."""
-    env = VectorEnv(scenario, num_envs=min(num_envs, episodes), seed=seed + EVAL_SEED_OFFSET, device=device)
+    """``actor=None`` plays uniformly random valid actions (the random baseline).
+
+    Every env plays a fixed quota of episodes (the first ones it finishes), so scenarios with
+    episodes of varying length are not biased towards short episodes."""
+    n_envs = min(num_envs, episodes)
+    quota = -(-episodes // n_envs)
+    env = VectorEnv(scenario, num_envs=n_envs, seed=seed + EVAL_SEED_OFFSET, device=device)
     gen = torch.Generator().manual_seed(seed)
     out = env.reset()
     h = actor.initial_state(out.alive.shape, device=device) if actor is not None and actor.recurrent else None
-    returns, lengths = [], []
+    per_env: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_envs)]
     try:
-        while len(returns) < episodes:
+        while any(len(done) < quota for done in per_env):
             if actor is None:
                 action = env.random_actions(gen)
             else:
@@ -58,14 +63,16 @@ def evaluate(
             out = env.step(action)
             if out.done_env.any():
                 for k in torch.nonzero(out.done_env).flatten().tolist():
-                    returns.append(out.episode_return[k].cpu().numpy())
-                    lengths.append(int(out.episode_length[k]))
+                    if len(per_env[k]) < quota:
+                        per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k])))
                 if h is not None:
                     h = h * (~out.done_env).float()[:, None, None]
     finally:
         env.close()
-    agent_returns = np.stack(returns[:episodes])
-    return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array(lengths[:episodes]))
+    # interleave env by env (episode 0 of every env, then episode 1, ...) and keep the first `episodes`
+    ordered = [per_env[k][i] for i in range(quota) for k in range(n_envs)][:episodes]
+    agent_returns = np.stack([r for r, _ in ordered])
+    return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array([n for _, n in ordered]))
 
 
 @torch.no_grad()
@@ -75,18 +82,19 @@ def record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool =
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = VectorEnv(_with_render(scenario), num_envs=1, seed=seed + EVAL_SEED_OFFSET)
+    final_frames = env.keep_final_frames()
     out = env.reset()
     h = actor.initial_state(out.alive.shape) if actor is not None and actor.recurrent else None
     frames = [env.render(0)]
     try:
-        for _ in range(10_000):
+        for _ in range(100_000):
             if actor is None:
                 action = env.random_actions()
             else:
                 action, _, h = actor.act(out.obs, h, deterministic=deterministic)
-            # the frame must show the end of the episode, before the auto-reset: render inside step
             out = env.step(action)
             if out.done_env[0]:
+                frames.append(final_frames.pop(0))
                 break
             frames.append(env.render(0))
     finally:
@@ -95,7 +103,7 @@ def record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool =
     if not frames:
         raise RuntimeError(f"scenario {scenario.name!r} returned no frames from render()")
     path = Path(path)
-    imageio.mimsave(path, frames, duration=1.0 / fps, loop=0)
+    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)  # milliseconds per frame
     return path
 
 

@@ -69,8 +69,8 @@ class Learner(nn.Module):
         self.cfg = cfg
         self.layout = layout
         a, c = cfg.actor, cfg.critic
-        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent)
-        self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation)
+        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm)
+        self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation, c.layer_norm)
         self.value_norm = ValueNorm() if cfg.ppo.value_norm else None
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr or cfg.lr, eps=1e-5)
@@ -93,8 +93,11 @@ class Learner(nn.Module):
         mask = ro.alive.float()
         old_values = ro.values
         if self.value_norm is not None:
+            # old values in the normaliser's units they were predicted in, so the value clip is
+            # centred on the critic's own outputs; targets in the updated units
+            old_values = self.value_norm.normalize(old_values)
             self.value_norm.update(returns[ro.alive])
-            returns, old_values = self.value_norm.normalize(returns), self.value_norm.normalize(old_values)
+            returns = self.value_norm.normalize(returns)
         if cfg.adv_norm:
             mean = masked_mean(adv, mask)
             std = masked_mean((adv - mean) ** 2, mask).sqrt()
@@ -124,7 +127,7 @@ class Learner(nn.Module):
                 self.actor_opt.step()
                 self.critic_opt.step()
                 for k, v in stats.items():
-                    totals[k] = totals.get(k, 0.0) + float(v)
+                    totals[k] = totals.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
                 n_updates += 1
         out = {k: v / n_updates for k, v in totals.items()}
         with torch.no_grad():

@@ -13,14 +13,17 @@ from torch.distributions import Categorical, Normal
 from envs.layout import Layout
 
 
-def mlp(inp: int, hidden: int, layers: int, activation: str) -> nn.Sequential:
+def mlp(inp: int, hidden: int, layers: int, activation: str, layer_norm: bool = False) -> nn.Sequential:
+    """``layers`` x (Linear -> activation [-> LayerNorm]); with ``layer_norm`` the raw input is
+    normalised too (MPE positions and velocities are unscaled). LayerNorm acts on each agent's own
+    row, so it keeps agents independent."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    mods: list[nn.Module] = []
+    mods: list[nn.Module] = [nn.LayerNorm(inp)] if layer_norm else []
     for i in range(layers):
         lin = nn.Linear(inp if i == 0 else hidden, hidden)
         nn.init.orthogonal_(lin.weight, math.sqrt(2))
         nn.init.zeros_(lin.bias)
-        mods += [lin, act()]
+        mods += [lin, act()] + ([nn.LayerNorm(hidden)] if layer_norm else [])
     return nn.Sequential(*mods)
 
 
@@ -35,11 +38,19 @@ class Actor(nn.Module):
     """Decentralized policy: agent i's action distribution is a function of obs i (and its own
     GRU state) only. Invalid (padded) discrete actions get a large negative logit."""
 
-    def __init__(self, layout: Layout, hidden: int = 64, layers: int = 2, activation: str = "tanh", recurrent: bool = False):
+    def __init__(
+        self,
+        layout: Layout,
+        hidden: int = 64,
+        layers: int = 2,
+        activation: str = "tanh",
+        recurrent: bool = False,
+        layer_norm: bool = False,
+    ):
         super().__init__()
         self.discrete = layout.discrete
         self.hidden = hidden
-        self.body = mlp(layout.obs_dim, hidden, layers, activation)
+        self.body = mlp(layout.obs_dim, hidden, layers, activation, layer_norm)
         self.gru = nn.GRUCell(hidden, hidden) if recurrent else None
         out = layout.n_actions if layout.discrete else layout.action_dim
         self.head = head(hidden, out, 0.01)
@@ -94,10 +105,10 @@ class Actor(nn.Module):
 class CentralizedCritic(nn.Module):
     """MAPPO: V(global state, agent id) for every agent, one shared network."""
 
-    def __init__(self, state_dim: int, n_agents: int, hidden: int = 64, layers: int = 2, activation: str = "tanh"):
+    def __init__(self, state_dim: int, n_agents: int, hidden=64, layers=2, activation="tanh", layer_norm=False):
         super().__init__()
         self.n_agents = n_agents
-        self.body = mlp(state_dim + n_agents, hidden, layers, activation)
+        self.body = mlp(state_dim + n_agents, hidden, layers, activation, layer_norm)
         self.out = head(hidden, 1, 1.0)
         self.register_buffer("ids", torch.eye(n_agents))
 
@@ -111,18 +122,18 @@ class CentralizedCritic(nn.Module):
 class IndependentCritic(nn.Module):
     """IPPO: V(o_i) for every agent from its own observation (parameters shared)."""
 
-    def __init__(self, obs_dim: int, hidden: int = 64, layers: int = 2, activation: str = "tanh"):
+    def __init__(self, obs_dim: int, hidden=64, layers=2, activation="tanh", layer_norm=False):
         super().__init__()
-        self.body = mlp(obs_dim, hidden, layers, activation)
+        self.body = mlp(obs_dim, hidden, layers, activation, layer_norm)
         self.out = head(hidden, 1, 1.0)
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(obs)).squeeze(-1)
 
 
-def make_critic(kind: str, layout: Layout, state_dim: int, hidden: int, layers: int, activation: str) -> nn.Module:
+def make_critic(kind: str, layout: Layout, state_dim: int, hidden, layers, activation, layer_norm=False) -> nn.Module:
     if kind == "centralized":
-        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation)
+        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation, layer_norm)
     if kind == "independent":
-        return IndependentCritic(layout.obs_dim, hidden, layers, activation)
+        return IndependentCritic(layout.obs_dim, hidden, layers, activation, layer_norm)
     raise ValueError(f"unknown critic {kind!r}; valid: centralized, independent")

@@ -40,32 +40,42 @@ def gae(
 
 
 class ValueNorm(nn.Module):
-    """Running mean/variance of value targets; the critic learns normalised targets."""
+    """Mean/variance of value targets as debiased exponential moving averages over updates; the
+    critic learns normalised targets. An EMA, not a running total, because targets drift early in
+    training (bootstrapped values grow towards their horizon) and a cumulative mean lags behind."""
 
-    def __init__(self, eps: float = 1e-5):
+    def __init__(self, beta: float = 0.99, eps: float = 1e-5):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(()))
-        self.register_buffer("var", torch.ones(()))
-        self.register_buffer("count", torch.zeros(()))
-        self.eps = eps
+        self.beta, self.eps = beta, eps
+        self.register_buffer("ema_mean", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("ema_sq", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("debias", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        n = x.numel()
-        if n == 0:
+        if x.numel() == 0:
             return
-        b_mean, b_var = x.mean(), x.var(unbiased=False)
-        total = self.count + n
-        delta = b_mean - self.mean
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + b_var * n + delta**2 * self.count * n / total) / total
-        self.count = total
+        x = x.double()
+        b = self.beta
+        self.ema_mean.mul_(b).add_((1 - b) * x.mean())
+        self.ema_sq.mul_(b).add_((1 - b) * (x**2).mean())
+        self.debias.mul_(b).add_(1 - b)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return (self.ema_mean / self.debias.clamp(min=self.eps)).float()
+
+    @property
+    def std(self) -> torch.Tensor:
+        d = self.debias.clamp(min=self.eps)
+        var = (self.ema_sq / d - (self.ema_mean / d) ** 2).clamp(min=1e-4)
+        return var.sqrt().float()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / (self.var.sqrt() + self.eps)
+        return (x - self.mean) / self.std
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        return x * (self.var.sqrt() + self.eps) + self.mean
+        return x * self.std + self.mean
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,10 @@ from marl.learner import Learner, Rollout
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 
 
+class RunFolderError(ValueError):
+    """The run folder cannot be used as asked (it would overwrite a previous run)."""
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -108,6 +112,10 @@ def train(cfg: TrainConfig) -> Path:
         raise RuntimeError("device=cuda was asked for but torch.cuda.is_available() is False (use device=cpu)")
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+    if not cfg.resume and ((run_dir / "metrics.csv").exists() or ckpt.list_checkpoints(run_dir / "checkpoints")):
+        raise RunFolderError(
+            f"run folder {str(run_dir)!r} already holds a run; pass resume=true to continue it, or choose a new out=..."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     config = to_dict(cfg)
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
@@ -124,10 +132,19 @@ def train(cfg: TrainConfig) -> Path:
         iteration, env_steps = payload["iteration"], payload["env_steps"]
         wall_offset, wandb_id = payload.get("wall_time_s", 0.0), payload.get("wandb_id")
         ckpt.set_rng_states(payload["rng"])
+        if "env_episodes" in payload and len(payload["env_episodes"]) == cfg.num_envs:
+            # the episode in progress at the checkpoint is replayed from its start, with its own seed
+            env.set_episode_counts(np.maximum(np.asarray(payload["env_episodes"]) - 1, 0))
         print(f"resuming {run_dir} from {resume_from.name} (iteration {iteration}, {env_steps} env steps)")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     steps_per_iter = cfg.num_envs * cfg.ppo.rollout_len
+    print(
+        f"{cfg.algo.upper()} on {cfg.scenario} {cfg.scenario_args or ''}: {env.n_agents} agents, obs {env.obs_dim}, "
+        f"state {env.state_dim}, {cfg.critic_kind} critic, {cfg.num_envs} envs x {cfg.ppo.rollout_len} steps per "
+        f"update, {cfg.total_steps:,} env steps -> {run_dir}",
+        flush=True,
+    )
     collector = Collector(env, learner, cfg.ppo.rollout_len, device)
     log = MetricsLog(run_dir / "metrics.csv", resume_after=iteration if resume_from else None)
     wandb = WandbLog(cfg.wandb, cfg.wandb_project, run_dir, config, run_id=wandb_id)
@@ -148,6 +165,7 @@ def train(cfg: TrainConfig) -> Path:
                 "env_steps": env_steps,
                 "wall_time_s": wall_offset + time.perf_counter() - start,
                 "rng": ckpt.rng_states(),
+                "env_episodes": env.episode_counts(),
                 "config": config,
                 "layout": {"obs_dim": env.layout.obs_dim, "n_agents": env.n_agents, "state_dim": env.state_dim},
                 "wandb_id": wandb.run_id,

@@ -19,7 +19,7 @@ MPE_REWARD_SHARED = "per agent; cooperative reward mixes a shared term and a loc
 
 def mpe_positions(env) -> np.ndarray:
     """Agent positions [N, 2] in the order of ``possible_agents``."""
-    return np.stack([agent.state.p_pos for agent in env.unwrapped.world.agents]).astype(np.float32)
+    return np.stack([agent.state.p_pos for agent in env.unwrapped.world.agents])
 
 
 def _mpe(module: str, **rename: str):
@@ -91,7 +91,7 @@ def _pursuit(**kwargs: Any):
 
 
 def _pursuit_positions(env) -> np.ndarray:
-    layer = env.unwrapped.env.pursuer_layer
+    layer = env.unwrapped.env.pursuer_layer  # noqa: SLF001
     return np.array([layer.get_position(i) for i in range(layer.n_agents())], dtype=np.float32)
 
 
@@ -194,5 +194,29 @@ register(
         reward="zero-sum: +1 win, -1 loss, 0 tie per throw",
         overrides={"max_cycles": 15, "num_actions": 3},
         role=lambda agent: agent,  # one seat per player
+    ),
+)
+
+
+# --- debug -------------------------------------------------------------------------------------
+
+
+def _scripted(**kwargs: Any):
+    from envs.scripted import ScriptedEnv
+
+    return ScriptedEnv(**kwargs)
+
+
+register(
+    "debug/scripted",
+    _scripted,
+    ScenarioSpec(
+        family="debug",
+        kind="cooperative",
+        description="tiny deterministic env with known rewards, for checking bootstrapping and leaving agents",
+        reward="agent i gets (i + 1) * reward_scale every step it acts",
+        overrides={"n_agents": 2, "max_cycles": 5, "terminate_at": None, "leave_at": None, "reward_scale": 1.0,
+                   "n_actions": 3},
+        positions=lambda env: np.stack([np.arange(len(env.possible_agents)), np.full(len(env.possible_agents), env.t)], 1),
     ),
 )

@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "mosaic_marl.scenarios"
 
 _REGISTRY: dict[str, tuple[Callable[..., Any], ScenarioSpec]] = {}
 _PLUGINS_LOADED = False
+_PLUGIN_FAILURES: list[str] = []
 
 
 class ScenarioError(ValueError):
@@ -35,7 +36,8 @@ def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:
 
 def register(name: str, factory: Callable[..., Any], spec: ScenarioSpec, *, replace: bool = False) -> None:
     """Add a scenario. ``factory(**overrides)`` must return a PettingZoo ParallelEnv."""
-    if "/" not in name:
+    family, _, short = name.partition("/")
+    if not family or not short:
         raise ScenarioError(f"scenario names are 'family/name' (got {name!r}), e.g. 'mpe/simple_spread'")
     if name in _REGISTRY and not replace:
         raise ScenarioError(f"scenario {name!r} is already registered; pass replace=True to override it")
@@ -43,19 +45,25 @@ def register(name: str, factory: Callable[..., Any], spec: ScenarioSpec, *, repl
 
 
 def _load_plugins() -> None:
+    """Built-ins, then every entry-point plugin. A plugin that fails to load is an error naming it
+    (raised on every lookup until fixed), but does not stop the other plugins from registering."""
     global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    from scenarios import builtin  # noqa: F401  (registers the built-in scenarios)
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        from scenarios import builtin  # noqa: F401  (registers the built-in scenarios)
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the built-ins
-            raise ScenarioError(f"scenario plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
-        if callable(obj):
-            obj()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                obj = ep.load()
+                if callable(obj):
+                    obj()
+            except Exception as exc:
+                _PLUGIN_FAILURES.append(f"{ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}")
+    if _PLUGIN_FAILURES:
+        raise ScenarioError(
+            "scenario plugin failed to import: " + "; ".join(_PLUGIN_FAILURES)
+            + f" (fix or uninstall the package that declares it in the {ENTRY_POINT_GROUP!r} entry-point group)"
+        )
 
 
 def list() -> builtins.list[str]:  # noqa: A001 - the issue's API name

@@ -26,6 +26,7 @@ class ScenarioSpec:
 
     ``overrides`` maps every user-settable option to its default; ``make(name, **overrides)``
     accepts exactly these names. ``positions`` reads agent positions ``[N, d]`` off a live env
+    (called with ``env.unwrapped``)
     (used by communication graphs built from the scene); ``None`` means the scenario has none.
     """
 
