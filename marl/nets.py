@@ -8,7 +8,7 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Normal
+from torch.distributions import Normal
 
 from envs.layout import Layout
 
@@ -80,24 +80,30 @@ class Actor(nn.Module):
             out = out.masked_fill(self.invalid, -1e9)
         return out, h
 
-    def distribution(self, params: torch.Tensor):
-        if self.discrete:
-            return Categorical(logits=params)
-        return Normal(params, self.log_std.exp().expand_as(params))
-
     def log_prob_entropy(self, params: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        dist = self.distribution(params)
-        if self.discrete:
-            return dist.log_prob(actions), dist.entropy()
+        """Log-probability of ``actions`` and the policy's entropy, per agent."""
+        if self.discrete:  # by hand: torch.distributions costs more than the network at this size
+            logp_all = torch.log_softmax(params, dim=-1)
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
+            return logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
+        dist = Normal(params, self.log_std.exp().expand_as(params), validate_args=False)
         return (dist.log_prob(actions) * self.dim_mask).sum(-1), (dist.entropy() * self.dim_mask).sum(-1)
 
     def act(self, obs: torch.Tensor, h: torch.Tensor | None = None, deterministic: bool = False):
         """Sampled (or greedy) actions, their log-probabilities, and the next GRU state."""
         params, h = self(obs, h)
+        if self.discrete:
+            logp_all = torch.log_softmax(params, dim=-1)
+            if deterministic:
+                action = params.argmax(-1)
+            else:
+                flat = logp_all.exp().reshape(-1, params.shape[-1])
+                action = torch.multinomial(flat, 1).view(params.shape[:-1])
+            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1), h
         if deterministic:
-            action = params.argmax(-1) if self.discrete else params
+            action = params
         else:
-            action = self.distribution(params).sample()
+            action = params + self.log_std.exp() * torch.randn_like(params)
         logp, _ = self.log_prob_entropy(params, action)
         return action, logp, h
 

@@ -50,6 +50,9 @@ class ValueNorm(nn.Module):
         self.register_buffer("ema_mean", torch.zeros((), dtype=torch.float64))
         self.register_buffer("ema_sq", torch.zeros((), dtype=torch.float64))
         self.register_buffer("debias", torch.zeros((), dtype=torch.float64))
+        # the debiased statistics, refreshed on update (read on every step of a rollout)
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
@@ -60,16 +63,9 @@ class ValueNorm(nn.Module):
         self.ema_mean.mul_(b).add_((1 - b) * x.mean())
         self.ema_sq.mul_(b).add_((1 - b) * (x**2).mean())
         self.debias.mul_(b).add_(1 - b)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return (self.ema_mean / self.debias.clamp(min=self.eps)).float()
-
-    @property
-    def std(self) -> torch.Tensor:
-        d = self.debias.clamp(min=self.eps)
-        var = (self.ema_sq / d - (self.ema_mean / d) ** 2).clamp(min=1e-4)
-        return var.sqrt().float()
+        mean = self.ema_mean / self.debias
+        self.mean.copy_(mean)
+        self.std.copy_((self.ema_sq / self.debias - mean**2).clamp(min=1e-4).sqrt())
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
