@@ -34,7 +34,7 @@ class ActorConfig:
     layers: int = 2
     activation: Literal["tanh", "relu"] = "tanh"
     recurrent: bool = False  # a GRU after the MLP, for partial observability
-    layer_norm: bool = True  # LayerNorm on the input and after each hidden layer (as MAPPO)
+    layer_norm: bool = False  # LayerNorm on the input and after each hidden layer
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
@@ -47,7 +47,7 @@ class CriticConfig:
     name: Literal["auto", "centralized", "independent"] = "auto"
     hidden: int = 64
     layers: int = 2
-    layer_norm: bool = True
+    layer_norm: bool = False
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
@@ -58,7 +58,7 @@ class PPOConfig:
     rollout_len: int = 50  # env steps per env between updates
     epochs: int = 10
     minibatches: int = 1
-    gamma: float = 0.99
+    gamma: float = 0.95  # 25-step MPE episodes bootstrap at truncation: a horizon near theirs
     gae_lambda: float = 0.95
     clip: float = 0.2
     value_clip: float = 0.2  # 0 turns value clipping off

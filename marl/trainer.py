@@ -140,7 +140,7 @@ def train(cfg: TrainConfig) -> Path:
 
     steps_per_iter = cfg.num_envs * cfg.ppo.rollout_len
     print(
-        f"{cfg.algo.upper()} on {cfg.scenario} {cfg.scenario_args or ''}: {env.n_agents} agents, obs {env.obs_dim}, "
+        f"{cfg.algo.upper()} on {cfg.scenario}{' ' + str(cfg.scenario_args) if cfg.scenario_args else ''}: {env.n_agents} agents, obs {env.obs_dim}, "
         f"state {env.state_dim}, {cfg.critic_kind} critic, {cfg.num_envs} envs x {cfg.ppo.rollout_len} steps per "
         f"update, {cfg.total_steps:,} env steps -> {run_dir}",
         flush=True,
@@ -148,7 +148,8 @@ def train(cfg: TrainConfig) -> Path:
     collector = Collector(env, learner, cfg.ppo.rollout_len, device)
     log = MetricsLog(run_dir / "metrics.csv", resume_after=iteration if resume_from else None)
     wandb = WandbLog(cfg.wandb, cfg.wandb_project, run_dir, config, run_id=wandb_id)
-    bar = _progress(cfg.total_steps, env_steps, cfg.progress and sys.stderr.isatty())
+    planned = math.ceil(cfg.total_steps / steps_per_iter) * steps_per_iter  # whole iterations
+    bar = _progress(planned, env_steps, cfg.progress and sys.stderr.isatty())
     next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else math.inf
     next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else math.inf
     start, last_ret = time.perf_counter(), float("nan")
