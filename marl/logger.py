@@ -129,8 +129,12 @@ def plot_learning_curve(metrics_csv: Path, out_png: Path, title: str, references
         pts = [(float(r["env_steps"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
         return zip(*pts) if pts else ([], [])
 
-    x, y = series("episode_return_mean")
-    ax.plot(list(x), list(y), label="training episodes", color="tab:blue", lw=1.5)
+    x, y = (list(v) for v in series("episode_return_mean"))
+    ax.plot(x, y, color="tab:blue", lw=0.8, alpha=0.35)
+    if y:
+        w = max(1, len(y) // 50)  # moving average over ~2% of the run
+        smooth = [sum(y[max(0, i - w + 1) : i + 1]) / len(y[max(0, i - w + 1) : i + 1]) for i in range(len(y))]
+        ax.plot(x, smooth, label=f"training episodes (moving avg of {w})", color="tab:blue", lw=1.6)
     x, y = series("eval_return_mean")
     x, y = list(x), list(y)
     if x:

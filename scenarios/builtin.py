@@ -220,3 +220,37 @@ register(
         positions=lambda env: np.stack([np.arange(len(env.possible_agents)), np.full(len(env.possible_agents), env.t)], 1),
     ),
 )
+
+
+# --- nav (our own InforMARL-style navigation) ----------------------------------------------------
+
+
+def _navigation(**kwargs: Any):
+    from envs.navigation import NavigationEnv
+
+    return NavigationEnv(**kwargs)
+
+
+def _navigation_positions(env) -> np.ndarray:
+    return env.agent_positions()
+
+
+register(
+    "nav/navigation",
+    _navigation,
+    ScenarioSpec(
+        family="nav",
+        kind="cooperative",
+        description="N agents each reach their own goal around optional obstacles; each senses only within "
+        "sensing_radius (K nearest agents/obstacles), so the observation size does not depend on N",
+        reward="per agent: -0.1 * distance to own goal, +0.1 each step on the goal, -0.5 per collision "
+        "(agent or obstacle); the mean of these with shared_reward",
+        overrides={"n_agents": 3, "n_obstacles": 0, "sensing_radius": 1.0, "max_neighbours": 3, "max_cycles": 50,
+                   "continuous_actions": False, "world_size": None, "terminate_on_success": False,
+                   "shared_reward": False},
+        positions=_navigation_positions,
+        # the world is [-W, W]^2 with W = max(1, sqrt(N / 3)) unless world_size is given: 1 at the default
+        # N=3; a live env's own extent is env.unwrapped.render_extent
+        render_extent=1.0,
+    ),
+)
