@@ -1,0 +1,147 @@
+"""A learned communication graph (CommFormer-style) and a per-agent receive gate.
+
+``LearnedGraph`` holds adjacency logits ``[N, N]`` (row = receiver, column = sender). Each agent
+keeps ``k = min(max(ceil(sparsity * N), 1), N - 1)`` incoming edges, never itself (an agent keeps
+its own state through the message-passing block's residual):
+
+- training (``ctx.training`` and not frozen): a Gumbel top-k per receiver and env. Forward: the
+  exact top-k edges, each with weight 1.0 exactly; backward: the gradient of the Gumbel-softmax
+  relaxation (straight-through), so a loss on the block's output reaches the logits. Only the kept
+  edges are returned (an unselected edge would still enter an attention softmax), so the logits get
+  their gradient through the softmax over each receiver's row.
+- evaluation or frozen: the deterministic top-k of the logits, ``weight=None``.
+
+``Gate`` decides from each agent's own observation whether it receives messages this step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from comm._util import CommError
+from comm.graphs import Edges, Graph, GraphContext, register_graph
+
+__all__ = ["Gate", "LearnedGraph", "straight_through"]
+
+
+def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """Forward: exactly ``hard``; backward: the gradient of ``soft``."""
+    return hard + (soft - soft.detach())
+
+
+@register_graph("learned")
+class LearnedGraph(Graph):
+    """Learnable adjacency logits; k = ceil(sparsity * N) incoming edges per agent (Gumbel top-k)."""
+
+    def __init__(self, n_agents: int, sparsity: float = 0.4, tau: float = 1.0, hard: bool = True) -> None:
+        super().__init__()
+        if int(n_agents) < 1:
+            raise CommError(f"graph 'learned': n_agents must be >= 1, got {n_agents}")
+        if not 0.0 < float(sparsity) <= 1.0:
+            raise CommError(f"graph 'learned': sparsity must lie in (0, 1], got {sparsity}")
+        if float(tau) <= 0.0:
+            raise CommError(f"graph 'learned': tau must be > 0, got {tau}")
+        self.n_agents, self.sparsity, self.tau, self.hard = int(n_agents), float(sparsity), float(tau), bool(hard)
+        # small random logits: no preferred edge, but no ties for the deterministic top-k either
+        self.logits = nn.Parameter(1e-3 * torch.randn(self.n_agents, self.n_agents))
+        self.register_buffer("frozen", torch.tensor(False))
+
+    @property
+    def k(self) -> int:
+        """Incoming edges per agent (the 1e-9 keeps e.g. 0.3 * 10 = 3.0000000000000004 at 3)."""
+        n = self.n_agents
+        return min(max(math.ceil(self.sparsity * n - 1e-9), 1), n - 1)
+
+    def graph_parameters(self) -> list[nn.Parameter]:
+        return [self.logits]
+
+    def freeze(self) -> None:
+        """Stop learning the graph: deterministic top-k from now on, logits get no gradient."""
+        self.frozen.fill_(True)
+        self.logits.requires_grad_(False)
+
+    def unfreeze(self) -> None:
+        self.frozen.fill_(False)
+        self.logits.requires_grad_(True)
+
+    def _masked_logits(self) -> Tensor:
+        eye = torch.eye(self.n_agents, dtype=torch.bool, device=self.logits.device)
+        return self.logits.masked_fill(eye, float("-inf"))
+
+    def adjacency_probs(self) -> Tensor:
+        """``[N, N]`` row-softmax of the logits without self loops (row i: over the senders to i)."""
+        if self.n_agents == 1:
+            return torch.zeros(1, 1, device=self.logits.device)
+        return self._masked_logits().detach().softmax(dim=-1)
+
+    def eval_adjacency(self) -> Tensor:
+        """``[N, N]`` bool (``adj[dst, src]``): the deterministic top-k used at evaluation."""
+        adj = torch.zeros(self.n_agents, self.n_agents, dtype=torch.bool, device=self.logits.device)
+        if self.k:
+            adj.scatter_(1, self._masked_logits().detach().topk(self.k, dim=-1).indices, True)
+        return adj
+
+    def build(self, ctx: GraphContext) -> Edges:
+        E, N, k = ctx.n_envs, ctx.n_agents, self.k
+        if N != self.n_agents:
+            raise CommError(
+                f"graph 'learned' was built for n_agents={self.n_agents} but got {N} agents: a learned "
+                "adjacency cannot transfer to another team size; for zero-shot transfer use a position graph "
+                "(knn, radius)"
+            )
+        if k == 0:
+            return Edges.empty(E, N, ctx.device)
+        logits = self._masked_logits().to(ctx.device)
+        sample = ctx.training and not bool(self.frozen)
+        if sample:
+            gumbel = -torch.empty(E, N, N, device=ctx.device).exponential_().log()
+            scores = (logits + gumbel) / self.tau
+        else:
+            scores = logits.detach().expand(E, N, N)
+        chosen = scores.topk(k, dim=-1).indices  # [E, receiver, k] senders
+        offsets = (torch.arange(E, device=ctx.device) * N)[:, None, None]
+        dst = (offsets + torch.arange(N, device=ctx.device)[None, :, None]).expand(E, N, k)
+        index = torch.stack([(offsets + chosen).reshape(-1), dst.reshape(-1)])
+        weight = None
+        if sample:
+            relaxed = scores.softmax(dim=-1).gather(-1, chosen).reshape(-1)
+            weight = straight_through(torch.ones_like(relaxed), relaxed) if self.hard else relaxed
+        return Edges(index, weight=weight)
+
+
+class Gate(nn.Module):
+    """Per-agent receive gate from the agent's own observation: ``gate(obs) -> (g, p)``.
+
+    ``p = sigmoid(mlp(obs_i))`` is the probability that agent i receives messages this step; ``g`` is
+    the hard decision (a Bernoulli sample in training, ``p > 0.5`` at evaluation) with the gradient of
+    ``p`` (straight-through). Pass ``g`` (flattened to [E*N]) as ``gate=`` to ``MessagePassingBlock``;
+    add ``coef * Gate.communication_cost(p)`` to the loss. ``decisions`` replays stored hard gates
+    (e.g. the ones taken during the rollout) while still giving ``p``'s gradient.
+    """
+
+    def __init__(self, obs_dim: int, hidden: int = 32, init_open: float = 0.9) -> None:
+        super().__init__()
+        if not 0.0 < init_open < 1.0:
+            raise CommError(f"Gate: init_open must lie in (0, 1), got {init_open}")
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        with torch.no_grad():  # start nearly open (communication on), independent of the observation
+            self.net[-1].weight.mul_(0.01)
+            self.net[-1].bias.fill_(math.log(init_open / (1.0 - init_open)))
+
+    def forward(self, obs: Tensor, sample: bool | None = None, decisions: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        p = torch.sigmoid(self.net(obs).squeeze(-1))  # [E, N]
+        if decisions is not None:
+            hard = decisions.to(p.dtype)
+        elif self.training if sample is None else sample:
+            hard = torch.bernoulli(p.detach())
+        else:
+            hard = (p.detach() > 0.5).to(p.dtype)
+        return straight_through(hard, p), p
+
+    @staticmethod
+    def communication_cost(p: Tensor) -> Tensor:
+        """Mean probability of receiving: add ``coef * cost`` to the loss to make talking pay its way."""
+        return p.mean()
