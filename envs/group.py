@@ -102,7 +102,8 @@ class EnvGroup:
         term = np.zeros((e, n), dtype=bool)
         trunc = np.zeros((e, n), dtype=bool)
         done_env = np.zeros(e, dtype=bool)
-        states, final_states, ended = [], [], {}
+        states, final_states, ended, ended_pos = [], [], {}, {}
+        final_alive = np.zeros((e, n), dtype=bool)
         ep_return = np.zeros((e, n), dtype=np.float64)
         ep_length = np.zeros(e, dtype=np.int64)
         for k, env in enumerate(self.envs):
@@ -116,6 +117,7 @@ class EnvGroup:
             self.returns[k] += reward[k]
             self.lengths[k] += 1
             self._pack_obs(nobs, obs[k], alive[k])
+            final_alive[k] = alive[k]
             # agents that finished this step stay visible in final_obs but not in the next step
             for agent in nobs:
                 if terms.get(agent, False) or truncs.get(agent, False):
@@ -126,6 +128,8 @@ class EnvGroup:
                 done_env[k] = True
                 if self.render_final:
                     self.final_frames[k] = env.render()
+                if self.positions_fn is not None:
+                    ended_pos[k] = self.positions_fn(self._raw[k])
                 ended[k] = obs[k].copy()
                 ep_return[k] = self.returns[k]
                 ep_length[k] = self.lengths[k]
@@ -147,9 +151,14 @@ class EnvGroup:
             "episode_return": ep_return,
             "episode_length": ep_length,
         }
+        out["final_alive"] = final_alive
         pos = self._positions()
         if pos is not None:
             out["positions"] = pos
+            final_pos = pos.copy()
+            for k, p in ended_pos.items():
+                final_pos[k] = p
+            out["final_positions"] = final_pos
         return out
 
     def render(self, k: int = 0):

@@ -33,6 +33,8 @@ class EnvOutput:
     episode_return: torch.Tensor | None = None  # [E, N] return of the episode that ended (0 elsewhere)
     episode_length: torch.Tensor | None = None  # [E]
     positions: torch.Tensor | None = None  # [E, N, d] where the scenario has positions
+    final_positions: torch.Tensor | None = None  # [E, N, d] positions before any auto-reset
+    final_alive: torch.Tensor | None = None  # [E, N] bool: agents that took part in the step
 
 
 def _probe_state(scenario, layout: Layout) -> tuple[bool, int | None]:
@@ -61,6 +63,15 @@ def _probe_state(scenario, layout: Layout) -> tuple[bool, int | None]:
             same = state.shape == concat.shape and np.array_equal(state, concat)
             obs, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
         return (not same), size
+    finally:
+        env.close()
+
+
+def _probe_pos_dim(scenario) -> int:
+    env = scenario.make_env()
+    try:
+        env.reset(seed=0)
+        return int(np.asarray(scenario.spec.positions(env.unwrapped)).shape[-1])
     finally:
         env.close()
 
@@ -105,6 +116,7 @@ class VectorEnv:
         self.state_from_env, state_dim = _probe_state(scenario, self.layout)
         self.state_dim = state_dim if self.state_from_env else self.layout.n_agents * self.layout.raw_obs_dim
         self.has_positions = scenario.spec.has_positions
+        self.pos_dim = _probe_pos_dim(scenario) if self.has_positions else 0
         n = self.layout.n_agents
         self._agent_id = torch.eye(n, device=self.device).expand(num_envs, n, n) if self.layout.agent_id else None
         kwargs = dict(

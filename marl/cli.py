@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     import scenarios
+    from comm import CommError
     from envs import SpaceError
     from marl.checkpoint import CheckpointError
     from marl.trainer import RunFolderError
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunFolderError, SpaceError) as exc:
+    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunFolderError, SpaceError,
+            CommError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

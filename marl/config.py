@@ -42,15 +42,57 @@ class ActorConfig:
 
 @dataclass
 class CriticConfig:
-    """``auto`` follows the algorithm: centralized for MAPPO, independent for IPPO."""
+    """``auto`` follows the algorithm: centralized for MAPPO, independent for IPPO. ``graph`` is a
+    GNN over the agents' observations with global mean pooling (as InforMARL's critic)."""
 
-    name: Literal["auto", "centralized", "independent"] = "auto"
+    name: Literal["auto", "centralized", "independent", "graph"] = "auto"
     hidden: int = 64
     layers: int = 2
     layer_norm: bool = False
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
+
+
+@dataclass
+class CommConfig:
+    """Communication between actors: a graph (who talks to whom) and GNN rounds over it (how).
+    ``graph=none`` means no communication module at all. Graph options (``k``, ``radius``, ``p``,
+    ``seed``, ``sparsity``) go to the graphs that accept them; ``options`` to a user's graph."""
+
+    graph: str = "none"
+    layer: str = "gat"
+    rounds: int = 1
+    heads: int = 4
+    residual: bool = True
+    edge_features: bool = True  # relative position and distance on edges, where the graph has them
+    k: int = 3  # knn: incoming edges per agent
+    radius: float = 1.0  # radius: sensing radius
+    p: float = 0.5  # erdos_renyi: edge probability
+    seed: int = 0  # erdos_renyi: graph seed
+    sparsity: float = 0.4  # learned: k = ceil(sparsity * N) incoming edges per agent
+    graph_lr: float = 1e-4  # learned: the graph's own optimizer
+    graph_every: int = 2  # learned: every graph_every-th PPO epoch updates the graph, the others the policy
+    freeze_graph_at: float = 1.0  # learned: freeze the graph after this fraction of total_steps
+    gating: bool = False  # per-agent gate: does the agent receive messages this step
+    gate_cost: float = 0.01  # penalty on the mean gate-open probability
+    options: dict = field(default_factory=dict)  # extra options for a user's graph
+
+    def validate(self) -> None:
+        _positive(self, "rounds", "heads", "graph_lr", "graph_every")
+        if self.k < 0:
+            raise ConfigError(f"comm.k must be >= 0 (got {self.k}); k larger than N-1 is clamped to N-1")
+        if not self.radius >= 0:
+            raise ConfigError(f"comm.radius must be >= 0 (got {self.radius})")
+        for key in ("p", "sparsity", "freeze_graph_at"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"comm.{key} must be in [0, 1] (got {getattr(self, key)})")
+        if not self.gate_cost >= 0:
+            raise ConfigError(f"comm.gate_cost must be >= 0 (got {self.gate_cost})")
+
+    @property
+    def enabled(self) -> bool:
+        return self.graph != "none" or self.gating
 
 
 @dataclass
@@ -101,7 +143,9 @@ class TrainConfig:
     wandb: Literal["off", "offline", "online"] = "off"
     wandb_project: str = "mosaic-marl"
     progress: bool = True  # progress bar on a terminal
+    plugins: list = field(default_factory=list)  # Python files to import first (user graphs, layers, scenarios)
     actor: ActorConfig = field(default_factory=ActorConfig)
+    comm: CommConfig = field(default_factory=CommConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -125,7 +169,7 @@ class TrainConfig:
 
 
 # Sections whose "primary" field a scalar sets directly: ``critic=independent``.
-PRIMARY_FIELD = {"critic": "name"}
+PRIMARY_FIELD = {"critic": "name", "comm": "graph"}
 
 
 # ---- building and validating ----------------------------------------------------------------
@@ -201,6 +245,12 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key}={value!r} is not a string")
         return str(value)
+    if t is list or origin is list:
+        if isinstance(value, str):
+            return [v for v in value.split(",") if v]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}={value!r} must be a list (a,b or [a, b])")
+        return list(value)
     if t is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}={value!r} must be a mapping")
@@ -331,7 +381,25 @@ def build_config(data: dict) -> TrainConfig:
         scenarios.check_overrides(cfg.scenario, cfg.scenario_args)
     except scenarios.ScenarioError as exc:
         raise ConfigError(str(exc)) from None
+    _check_comm_names(cfg)
     return cfg
+
+
+def _check_comm_names(cfg: TrainConfig) -> None:
+    """Import ``plugins`` (user graphs and layers), then check the graph and layer names."""
+    import comm
+
+    try:
+        for path in cfg.plugins:
+            comm.load_plugin(path)
+        if cfg.comm.graph not in comm.GRAPHS:
+            raise ConfigError(comm.unknown_name_message("comm.graph", cfg.comm.graph, comm.graph_names()))
+        if cfg.comm.enabled or cfg.critic.name == "graph":
+            known = set(comm.layer_names()) | set(comm.LAYERS)
+            if ":" not in cfg.comm.layer and cfg.comm.layer not in known:
+                raise ConfigError(comm.unknown_name_message("comm.layer", cfg.comm.layer, sorted(known)))
+    except comm.CommError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def to_dict(cfg) -> dict:

@@ -4,6 +4,7 @@ per-episode returns as the mean over agents of each agent's return; record a GIF
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,25 @@ import torch
 from envs import VectorEnv
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse training seeds
+
+
+def comm_inputs(out):
+    from marl.communication import CommInputs
+
+    return CommInputs(out.positions, out.alive)
+
+
+@contextmanager
+def eval_mode(module):
+    """Evaluation mode for the actor (deterministic graphs and gates), restored afterwards."""
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    try:
+        yield
+    finally:
+        if module is not None:
+            module.train(was_training)
 
 
 @dataclass
@@ -33,8 +53,15 @@ class EvalResult:
         return {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std, f"{prefix}episodes": len(self.returns)}
 
 
+def evaluate(scenario, actor=None, *args, **kwargs) -> "EvalResult":
+    """``actor=None`` plays uniformly random valid actions (the random baseline). Runs the actor in
+    eval mode: deterministic communication graphs and gates. See ``_evaluate`` for the arguments."""
+    with eval_mode(actor):
+        return _evaluate(scenario, actor, *args, **kwargs)
+
+
 @torch.no_grad()
-def evaluate(
+def _evaluate(
     scenario,
     actor=None,
     episodes: int = 20,
@@ -59,7 +86,7 @@ def evaluate(
             if actor is None:
                 action = env.random_actions(gen)
             else:
-                action, _, h = actor.act(out.obs, h, deterministic=deterministic)
+                action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
             out = env.step(action)
             if out.done_env.any():
                 for k in torch.nonzero(out.done_env).flatten().tolist():
@@ -75,8 +102,14 @@ def evaluate(
     return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array([n for _, n in ordered]))
 
 
+def record_gif(scenario, actor, path: Path, *args, **kwargs) -> Path:
+    """Render one episode (env 0, ``render_mode="rgb_array"``) to an animated GIF, in eval mode."""
+    with eval_mode(actor):
+        return _record_gif(scenario, actor, path, *args, **kwargs)
+
+
 @torch.no_grad()
-def record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool = True, fps: int = 10) -> Path:
+def _record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool = True, fps: int = 10) -> Path:
     """Render one episode (env 0, ``render_mode="rgb_array"``) to an animated GIF."""
     import imageio.v2 as imageio
 
@@ -91,7 +124,7 @@ def record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool =
             if actor is None:
                 action = env.random_actions()
             else:
-                action, _, h = actor.act(out.obs, h, deterministic=deterministic)
+                action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
             out = env.step(action)
             if out.done_env[0]:
                 frames.append(final_frames.pop(0))

@@ -3,6 +3,7 @@ PPO update over it (GAE, then epochs of minibatches; whole sequences when the ac
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -10,7 +11,8 @@ from torch import nn
 
 from envs.layout import Layout
 from marl.config import TrainConfig
-from marl.nets import Actor, make_critic
+from marl.communication import CommInputs, Communication, build_graph
+from marl.nets import Actor, GraphCritic, make_critic
 from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
 
 
@@ -30,9 +32,11 @@ class Rollout:
     bootstrap: torch.Tensor  # V(final obs) where truncated at t, else 0
     starts: torch.Tensor  # [T, E] bool, a new episode starts at t (GRU state reset)
     h0: torch.Tensor | None  # [E, N, H] GRU state before step 0
+    positions: torch.Tensor | None = None  # [T, E, N, d] for graphs built from the scene
+    gate: torch.Tensor | None = None  # [T, E, N] the gates' decisions, replayed in the update
 
     @staticmethod
-    def empty(T: int, E: int, layout: Layout, state_dim: int, device) -> "Rollout":
+    def empty(T: int, E: int, layout: Layout, state_dim: int, device, pos_dim: int = 0, gated: bool = False) -> "Rollout":
         N = layout.n_agents
         z = lambda *s, dtype=torch.float32: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
         act_shape = (T, E, N) if layout.discrete else (T, E, N, layout.action_dim)
@@ -49,6 +53,8 @@ class Rollout:
             bootstrap=z(T, E, N),
             starts=z(T, E, dtype=torch.bool),
             h0=None,
+            positions=z(T, E, N, pos_dim) if pos_dim else None,
+            gate=z(T, E, N) if gated else None,
         )
 
     def next_values(self, last_values: torch.Tensor) -> torch.Tensor:
@@ -64,21 +70,50 @@ class Rollout:
 
 
 class Learner(nn.Module):
-    def __init__(self, cfg: TrainConfig, layout: Layout, state_dim: int):
+    def __init__(self, cfg: TrainConfig, layout: Layout, state_dim: int, pos_dim: int = 0, scenario: str = ""):
         super().__init__()
         self.cfg = cfg
         self.layout = layout
         a, c = cfg.actor, cfg.critic
-        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm)
-        self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation, c.layer_norm)
+        communication = None
+        if cfg.comm.enabled:
+            communication = Communication(cfg.comm, a.hidden, layout.obs_dim, layout.n_agents, pos_dim or None,
+                                          pos_dim > 0, scenario, activation=a.activation)
+        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication)
+        if cfg.critic_kind == "graph":
+            self.critic = self._graph_critic(pos_dim, scenario)
+        else:
+            self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation, c.layer_norm)
         self.value_norm = ValueNorm() if cfg.ppo.value_norm else None
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, eps=1e-5)
+        graph_params = {id(p) for p in self.graph_parameters()}
+        policy_params = [p for p in self.actor.parameters() if id(p) not in graph_params]
+        self.actor_opt = torch.optim.Adam(policy_params, lr=cfg.lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr or cfg.lr, eps=1e-5)
+        # the learned graph has its own optimizer (bi-level: graph and policy steps alternate)
+        self.graph_opt = (torch.optim.Adam(self.graph_parameters(), lr=cfg.comm.graph_lr)
+                          if self.graph_parameters() else None)
+
+    def _graph_critic(self, pos_dim: int, scenario: str) -> nn.Module:
+        """InforMARL's critic: message passing over the actor's graph when it is built from the scene
+        (a fresh instance: the critic does not shape the actor's graph), else over the complete graph."""
+        import comm
+
+        cfg, c = self.cfg, self.cfg.critic
+        name = cfg.comm.graph if cfg.comm.graph not in ("none", "learned") else "complete"
+        graph = build_graph(dataclasses.replace(cfg.comm, graph=name), self.layout.n_agents, pos_dim or None,
+                            pos_dim > 0, scenario)
+        block = comm.MessagePassingBlock(c.hidden, rounds=max(cfg.comm.rounds, 1), layer=cfg.comm.layer,
+                                         edge_dim=graph.edge_dim, heads=cfg.comm.heads)
+        return GraphCritic(self.layout.obs_dim, graph, block, c.hidden, c.layers, cfg.actor.activation, c.layer_norm)
+
+    def graph_parameters(self) -> list[nn.Parameter]:
+        comm_module = self.actor.comm
+        return comm_module.graph_parameters() if comm_module is not None else []
 
     # ---- acting ------------------------------------------------------------------------------
     @torch.no_grad()
-    def value(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        v = self.critic(obs, state)
+    def value(self, obs: torch.Tensor, state: torch.Tensor, inputs: CommInputs | None = None) -> torch.Tensor:
+        v = self.critic(obs, state, inputs)
         return self.value_norm.denormalize(v) if self.value_norm is not None else v
 
     def set_lr_fraction(self, frac: float) -> None:
@@ -103,11 +138,15 @@ class Learner(nn.Module):
             std = masked_mean((adv - mean) ** 2, mask).sqrt()
             adv = (adv - mean) / (std + 1e-8)
 
-        data = Minibatch(ro.obs, ro.state, ro.actions, ro.logp, old_values, adv, returns, mask)
+        data = Minibatch(ro.obs, ro.state, ro.actions, ro.logp, old_values, adv, returns, mask, ro.positions, ro.gate)
         T, E = ro.rewards.shape[:2]
+        comm_cfg, graph = self.cfg.comm, self.actor.comm.graph if self.actor.comm is not None else None
+        learn_graph = self.graph_opt is not None and not bool(getattr(graph, "frozen", False))
         totals: dict[str, float] = {}
         n_updates = 0
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
+            # bi-level (CommFormer): every graph_every-th epoch moves only the graph, the others the policy
+            graph_epoch = learn_graph and epoch % comm_cfg.graph_every == comm_cfg.graph_every - 1
             if self.actor.recurrent:  # whole sequences of a subset of envs
                 chunks = torch.randperm(E).chunk(cfg.minibatches)
                 batches = [(self._select_envs(data, idx), idx) for idx in chunks]
@@ -115,17 +154,27 @@ class Learner(nn.Module):
                 chunks = torch.randperm(T * E).chunk(cfg.minibatches)
                 batches = [(self._select_steps(data, idx), None) for idx in chunks]
             for mb, env_idx in batches:
-                params = self._policy_params(mb, ro, env_idx)
+                inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)
+                params = self._policy_params(mb, ro, env_idx, inputs)
                 logp, entropy = self.actor.log_prob_entropy(params, mb.actions)
-                values = self.critic(mb.obs, mb.state)
+                values = self.critic(mb.obs, mb.state, inputs)
                 loss, stats = ppo_loss(logp, entropy, values, mb, cfg)
-                self.actor_opt.zero_grad(set_to_none=True)
-                self.critic_opt.zero_grad(set_to_none=True)
+                if self.actor.comm is not None and self.actor.comm.gate is not None:
+                    open_prob = masked_mean(self.actor.comm.last_gate_prob, mb.mask)
+                    loss = loss + comm_cfg.gate_cost * open_prob
+                    stats["gate_open_prob"] = open_prob
+                for opt in (self.actor_opt, self.critic_opt, self.graph_opt):
+                    if opt is not None:
+                        opt.zero_grad(set_to_none=True)
                 loss.backward()
-                stats["actor_grad_norm"] = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-                stats["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
-                self.actor_opt.step()
-                self.critic_opt.step()
+                if graph_epoch:
+                    stats["graph_grad_norm"] = nn.utils.clip_grad_norm_(self.graph_parameters(), cfg.max_grad_norm)
+                    self.graph_opt.step()
+                else:
+                    stats["actor_grad_norm"] = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+                    stats["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                    self.actor_opt.step()
+                    self.critic_opt.step()
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
                 n_updates += 1
@@ -138,21 +187,29 @@ class Learner(nn.Module):
 
     @staticmethod
     def _select_steps(d: Minibatch, idx: torch.Tensor) -> Minibatch:
-        flat = lambda x: x.reshape(-1, *x.shape[2:])[idx]  # noqa: E731
+        flat = lambda x: None if x is None else x.reshape(-1, *x.shape[2:])[idx]  # noqa: E731
         return Minibatch(*(flat(getattr(d, f)) for f in Minibatch.__dataclass_fields__))
 
     @staticmethod
     def _select_envs(d: Minibatch, idx: torch.Tensor) -> Minibatch:
-        return Minibatch(*(getattr(d, f)[:, idx] for f in Minibatch.__dataclass_fields__))
+        pick = lambda x: None if x is None else x[:, idx]  # noqa: E731
+        return Minibatch(*(pick(getattr(d, f)) for f in Minibatch.__dataclass_fields__))
 
-    def _policy_params(self, mb: Minibatch, ro: Rollout, env_idx: torch.Tensor | None) -> torch.Tensor:
+    def _policy_params(self, mb: Minibatch, ro: Rollout, env_idx: torch.Tensor | None,
+                       inputs: CommInputs | None = None) -> torch.Tensor:
+        inputs = inputs or CommInputs(mb.positions, mb.mask > 0, mb.gate)
         if env_idx is None:
-            return self.actor(mb.obs)[0]
+            return self.actor(mb.obs, None, inputs)[0]
         h = ro.h0[env_idx]
         starts = ro.starts[:, env_idx]
-        out = []
+        out, gates = [], []
         for t in range(mb.obs.shape[0]):
             h = h * (~starts[t]).float()[:, None, None]
-            params, h = self.actor(mb.obs[t], h)
+            step = CommInputs(*(None if x is None else x[t] for x in (inputs.positions, inputs.alive, inputs.gate)))
+            params, h = self.actor(mb.obs[t], h, step)
             out.append(params)
+            if self.actor.comm is not None and self.actor.comm.last_gate_prob is not None:
+                gates.append(self.actor.comm.last_gate_prob)
+        if gates:  # the cost term sees the whole sequence
+            self.actor.comm.last_gate_prob = torch.stack(gates)
         return torch.stack(out)

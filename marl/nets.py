@@ -46,11 +46,13 @@ class Actor(nn.Module):
         activation: str = "tanh",
         recurrent: bool = False,
         layer_norm: bool = False,
+        comm: nn.Module | None = None,
     ):
         super().__init__()
         self.discrete = layout.discrete
         self.hidden = hidden
         self.body = mlp(layout.obs_dim, hidden, layers, activation, layer_norm)
+        self.comm = comm  # marl.communication.Communication: message passing after the encoder
         self.gru = nn.GRUCell(hidden, hidden) if recurrent else None
         out = layout.n_actions if layout.discrete else layout.action_dim
         self.head = head(hidden, out, 0.01)
@@ -68,9 +70,12 @@ class Actor(nn.Module):
     def initial_state(self, batch_shape: tuple[int, ...], device=None) -> torch.Tensor:
         return torch.zeros(*batch_shape, self.hidden, device=device)
 
-    def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``obs`` [..., N, O] -> distribution parameters [..., N, A] and the next GRU state."""
+    def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None, inputs=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``obs`` [B, N, O] -> distribution parameters [B, N, A] and the next GRU state.
+        ``inputs`` (``CommInputs``: positions, alive, stored gates) feed the communication graph."""
         x = self.body(obs)
+        if self.comm is not None:
+            x = self.comm(x, obs, inputs if inputs is not None else _NO_INPUTS)
         if self.gru is not None:
             shape = x.shape
             h = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
@@ -89,9 +94,9 @@ class Actor(nn.Module):
         dist = Normal(params, self.log_std.exp().expand_as(params), validate_args=False)
         return (dist.log_prob(actions) * self.dim_mask).sum(-1), (dist.entropy() * self.dim_mask).sum(-1)
 
-    def act(self, obs: torch.Tensor, h: torch.Tensor | None = None, deterministic: bool = False):
+    def act(self, obs: torch.Tensor, h: torch.Tensor | None = None, deterministic: bool = False, inputs=None):
         """Sampled (or greedy) actions, their log-probabilities, and the next GRU state."""
-        params, h = self(obs, h)
+        params, h = self(obs, h, inputs)
         if self.discrete:
             logp_all = torch.log_softmax(params, dim=-1)
             if deterministic:
@@ -108,6 +113,13 @@ class Actor(nn.Module):
         return action, logp, h
 
 
+class _NoInputs:
+    positions = alive = gate = None
+
+
+_NO_INPUTS = _NoInputs()
+
+
 class CentralizedCritic(nn.Module):
     """MAPPO: V(global state, agent id) for every agent, one shared network."""
 
@@ -118,7 +130,7 @@ class CentralizedCritic(nn.Module):
         self.out = head(hidden, 1, 1.0)
         self.register_buffer("ids", torch.eye(n_agents))
 
-    def forward(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
         """``state`` [..., S] -> values [..., N]."""
         s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
         ids = self.ids.expand(*state.shape[:-1], self.n_agents, self.n_agents)
@@ -133,8 +145,33 @@ class IndependentCritic(nn.Module):
         self.body = mlp(obs_dim, hidden, layers, activation, layer_norm)
         self.out = head(hidden, 1, 1.0)
 
-    def forward(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
         return self.out(self.body(obs)).squeeze(-1)
+
+
+class GraphCritic(nn.Module):
+    """A GNN over the agents' own observations with global mean pooling (as InforMARL's critic):
+    V_i = MLP([node_i, mean over alive agents of node_j]) after message passing over ``graph``."""
+
+    def __init__(self, obs_dim: int, graph: nn.Module, block: nn.Module, hidden=64, layers=2, activation="tanh",
+                 layer_norm=False):
+        super().__init__()
+        self.encoder = mlp(obs_dim, hidden, layers, activation, layer_norm)
+        self.graph, self.block = graph, block
+        self.out = nn.Sequential(mlp(2 * hidden, hidden, 1, activation), head(hidden, 1, 1.0))
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+        import comm
+
+        inputs = inputs if inputs is not None else _NO_INPUTS
+        B, N, _ = obs.shape
+        x = self.encoder(obs)
+        ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive, obs=obs,
+                                device=obs.device, training=self.training)
+        x = self.block(x.reshape(B * N, -1), self.graph(ctx)).view(B, N, -1)
+        alive = inputs.alive.float() if inputs.alive is not None else torch.ones(B, N, device=obs.device)
+        pooled = (x * alive.unsqueeze(-1)).sum(1) / alive.sum(1, keepdim=True).clamp(min=1.0)
+        return self.out(torch.cat([x, pooled.unsqueeze(1).expand_as(x)], dim=-1)).squeeze(-1)
 
 
 def make_critic(kind: str, layout: Layout, state_dim: int, hidden, layers, activation, layer_norm=False) -> nn.Module:

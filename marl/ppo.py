@@ -88,6 +88,8 @@ class Minibatch:
     advantages: torch.Tensor
     returns: torch.Tensor  # normalised
     mask: torch.Tensor  # float, 1 where the agent acted
+    positions: torch.Tensor | None = None  # [B..., N, d] for graphs built from the scene
+    gate: torch.Tensor | None = None  # [B..., N] gate decisions taken during the rollout
 
 
 def ppo_loss(logp, entropy, values, mb: Minibatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -24,6 +24,7 @@ from envs import VectorEnv
 from marl import checkpoint as ckpt
 from marl.config import TrainConfig, to_dict
 from marl.evaluate import evaluate
+from marl.communication import CommInputs
 from marl.learner import Learner, Rollout
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 
@@ -59,33 +60,56 @@ class Collector:
         self.h = actor.initial_state(self.out.alive.shape, self.device) if actor.recurrent else None
         self.finished_returns: list[float] = []
         self.finished_lengths: list[int] = []
+        self.edges = self.edge_slots = 0  # messages sent vs possible, for the "edges used" log
+        lrn = self.learner
+        self.uses_positions = self.env.has_positions and (lrn.actor.comm is not None or lrn.cfg.critic_kind == "graph")
 
     @torch.no_grad()
     def collect(self) -> tuple[Rollout, torch.Tensor]:
         env, learner = self.env, self.learner
-        ro = Rollout.empty(self.rollout_len, env.num_envs, env.layout, env.state_dim, self.device)
+        comm_module = learner.actor.comm
+        pos_dim = out_pos.shape[-1] if (out_pos := self.out.positions) is not None and self.uses_positions else 0
+        gated = comm_module is not None and comm_module.gate is not None
+        ro = Rollout.empty(self.rollout_len, env.num_envs, env.layout, env.state_dim, self.device, pos_dim, gated)
         if self.h is not None:
             ro.h0 = self.h.clone()
         out = self.out
         for t in range(self.rollout_len):
             if self.h is not None:
                 self.h = self.h * (~self.starts).float()[:, None, None]
-            action, logp, self.h = learner.actor.act(out.obs, self.h)
+            inputs = CommInputs(out.positions if pos_dim else None, out.alive)
+            action, logp, self.h = learner.actor.act(out.obs, self.h, inputs=inputs)
             ro.obs[t], ro.state[t], ro.alive[t], ro.starts[t] = out.obs, out.state, out.alive, self.starts
             ro.actions[t], ro.logp[t] = action, logp
-            ro.values[t] = learner.value(out.obs, out.state)
+            ro.values[t] = learner.value(out.obs, out.state, inputs)
+            if pos_dim:
+                ro.positions[t] = out.positions
+            if gated:
+                ro.gate[t] = comm_module.last_gate
+            if comm_module is not None:
+                self.edges += comm_module.last_edges.num_edges
+                self.edge_slots += int(out.alive.sum()) * max(env.n_agents - 1, 1)
 
             out = env.step(action)
             ro.rewards[t], ro.terminated[t], ro.truncated[t] = out.reward, out.terminated, out.truncated
             if out.truncated.any():  # bootstrap from the last observation, not the reset one
-                ro.bootstrap[t] = learner.value(out.final_obs, out.final_state) * out.truncated
+                final = CommInputs(out.final_positions if pos_dim else None, out.final_alive)
+                ro.bootstrap[t] = learner.value(out.final_obs, out.final_state, final) * out.truncated
             self.starts = out.done_env
             if out.done_env.any():
                 done = out.done_env
                 self.finished_returns += out.episode_return[done].mean(-1).tolist()
                 self.finished_lengths += out.episode_length[done].tolist()
         self.out = out
-        return ro, learner.value(out.obs, out.state)
+        return ro, learner.value(out.obs, out.state, CommInputs(out.positions if pos_dim else None, out.alive))
+
+    def pop_comm_stats(self) -> dict[str, float]:
+        if self.learner.actor.comm is None:
+            return {}
+        steps = self.rollout_len * self.env.num_envs
+        stats = {"edges_used_frac": self.edges / max(self.edge_slots, 1), "messages_per_step": self.edges / steps}
+        self.edges = self.edge_slots = 0
+        return stats
 
     def pop_episode_stats(self) -> dict[str, float]:
         r, self.finished_returns = self.finished_returns, []
@@ -120,7 +144,8 @@ def train(cfg: TrainConfig) -> Path:
     config = to_dict(cfg)
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
     env = VectorEnv(scenario, cfg.num_envs, seed=cfg.seed, workers=cfg.workers, device=device)
-    learner = Learner(cfg, env.layout, env.state_dim).to(device)
+    pos_dim = env.pos_dim if env.has_positions else 0
+    learner = Learner(cfg, env.layout, env.state_dim, pos_dim, cfg.scenario).to(device)
 
     iteration, env_steps, wall_offset, wandb_id = 0, 0, 0.0, None
     resume_from = ckpt.latest_checkpoint(run_dir) if cfg.resume else None
@@ -192,6 +217,7 @@ def train(cfg: TrainConfig) -> Path:
             row["steps_per_s"] = steps_per_iter / (t2 - t0)
             row["collect_s"], row["update_s"] = t1 - t0, t2 - t1
             row.update(stats)
+            row.update(collector.pop_comm_stats())
             row["eval_return_mean"] = row["eval_return_std"] = float("nan")
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every

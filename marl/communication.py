@@ -1,0 +1,85 @@
+"""The actor's communication step, built from a ``CommConfig``: graph (+ gate) + GNN rounds.
+
+``Communication(x [B,N,H], inputs) -> [B,N,H]``: messages flow only along the graph's incoming
+edges, so agent i's output depends on agents with a path to it within ``rounds`` hops.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+import comm
+from marl.config import CommConfig
+
+GRAPH_OPTIONS = ("k", "radius", "p", "seed", "sparsity")
+
+
+@dataclass
+class CommInputs:
+    """What the graph may look at besides the features: the scene and who is alive."""
+
+    positions: torch.Tensor | None = None  # [B, N, d]
+    alive: torch.Tensor | None = None  # [B, N] bool
+    gate: torch.Tensor | None = None  # [B, N] stored gate decisions to replay (update pass)
+
+
+def graph_options(cfg: CommConfig) -> dict:
+    """The comm.* options that the chosen graph's constructor accepts, plus ``comm.options``."""
+    cls = comm.GRAPHS.get(cfg.graph)
+    if cls is None:
+        raise comm.CommError(comm.unknown_name_message("graph", cfg.graph, comm.graph_names()))
+    accepted = inspect.signature(cls.__init__).parameters
+    return {k: getattr(cfg, k) for k in GRAPH_OPTIONS if k in accepted} | dict(cfg.options)
+
+
+def build_graph(cfg: CommConfig, n_agents: int, pos_dim: int | None, has_positions: bool, scenario: str):
+    """The graph module; a graph that needs positions on a scenario without them is an error."""
+    graph = comm.make_graph(
+        cfg.graph,
+        n_agents=n_agents,
+        pos_dim=pos_dim,
+        edge_features=bool(cfg.edge_features and has_positions),
+        **graph_options(cfg),
+    )
+    if graph.needs_positions and not has_positions:
+        free = [n for n in comm.graph_names() if not comm.GRAPHS[n].needs_positions]
+        raise comm.CommError(
+            f"graph {cfg.graph!r} needs agent positions, but scenario {scenario!r} has none; "
+            f"graphs that need no positions: {', '.join(free)}"
+        )
+    return graph
+
+
+class Communication(nn.Module):
+    def __init__(self, cfg: CommConfig, hidden: int, obs_dim: int, n_agents: int, pos_dim: int | None,
+                 has_positions: bool, scenario: str, activation: str = "relu"):
+        super().__init__()
+        self.graph = build_graph(cfg, n_agents, pos_dim, has_positions, scenario)
+        self.gate = comm.Gate(obs_dim) if cfg.gating else None
+        self.block = comm.MessagePassingBlock(
+            hidden, rounds=cfg.rounds, layer=cfg.layer, edge_dim=self.graph.edge_dim, heads=cfg.heads,
+            residual=cfg.residual, activation=activation,
+        )
+        self.last_gate_prob: torch.Tensor | None = None  # for the communication-cost penalty
+        self.last_gate: torch.Tensor | None = None  # hard decisions of the last call, [B, N]
+        self.last_edges: comm.Edges | None = None  # for logging and pictures
+
+    def forward(self, x: torch.Tensor, obs: torch.Tensor, inputs: CommInputs) -> torch.Tensor:
+        B, N, H = x.shape
+        ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive,
+                                obs=obs, device=x.device, training=self.training)
+        edges = self.graph(ctx)
+        gate = None
+        if self.gate is not None:
+            g, p = self.gate(obs, decisions=inputs.gate)
+            self.last_gate, self.last_gate_prob = g.detach(), p
+            gate = g.reshape(-1)
+        self.last_edges = edges
+        return self.block(x.reshape(B * N, H), edges, gate=gate).view(B, N, H)
+
+    def graph_parameters(self) -> list[nn.Parameter]:
+        return list(self.graph.graph_parameters())
