@@ -1,6 +1,7 @@
 """The ``marl`` command line.
 
     marl scenarios
+    marl graphs
     marl train [config=file.yaml] key=value ...
     marl eval RUN_DIR [--episodes 20] [--render] [--n_agents 10]
     marl resume RUN_DIR
@@ -55,6 +56,33 @@ def _print_table(rows) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def cmd_graphs(args) -> None:
+    import inspect
+
+    import comm
+
+    for path in args.plugins:
+        comm.load_plugin(path)
+    rows = [("graph", "positions", "options", "what it is")]
+    for name in comm.graph_names():
+        cls = comm.GRAPHS[name]
+        params = inspect.signature(cls.__init__).parameters.values()
+        opts = ", ".join(f"{p.name}={p.default}" for p in params
+                         if p.name not in ("self", "n_agents") and p.default is not inspect.Parameter.empty)
+        doc = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
+        rows.append((name, "needed" if cls.needs_positions else "-", opts or "-", doc))
+    _print_table(rows)
+    print()
+    rows = [("layer", "implementation")]
+    for name in comm.layer_names():
+        factory = comm.LAYERS[name]
+        impl = getattr(factory, "layer_class", None) or getattr(factory, "__doc__", "") or ""
+        rows.append((name, impl if isinstance(impl, str) else f"{impl.__module__}.{impl.__qualname__}"))
+    _print_table(rows)
+    print("\nchoose with comm.graph=NAME comm.layer=NAME (comm.k, comm.radius, comm.p, comm.seed, comm.sparsity, "
+          "comm.options.X set graph options); add your own with plugins=my_graphs.py")
 
 
 def cmd_train(args) -> None:
@@ -125,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scenarios", help="table of every registered scenario")
     s.set_defaults(func=cmd_scenarios)
+    s = sub.add_parser("graphs", help="table of registered communication graphs and GNN layers")
+    s.add_argument("--plugins", nargs="*", default=[], help="Python files that register graphs or layers")
+    s.set_defaults(func=cmd_graphs)
     s = sub.add_parser("train", help="train with key=value overrides (config=file.yaml for a file)")
     s.add_argument("overrides", nargs="*", metavar="key=value")
     s.set_defaults(func=cmd_train)
