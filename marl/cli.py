@@ -124,21 +124,27 @@ def cmd_eval(args) -> None:
     overrides = dict(cfg.scenario_args)
     if args.n_agents is not None:
         overrides["n_agents"] = args.n_agents
+    cfg.comm.channel_drop, cfg.comm.channel_noise = args.channel_drop, args.channel_noise
+    cfg.comm.channel_delay = args.channel_delay
     scenario = scenarios.make(cfg.scenario, **overrides)
     env = VectorEnv(scenario, 1)
-    state_dim = env.state_dim
     env.close()
-    learner = Learner(cfg, env.layout, state_dim)
+    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
+    # only the actor is needed to act; its weights do not depend on N when the observation size
+    # does not (zero-shot transfer to more agents), while a centralized critic's do
+    actor_state = {k[len("actor."):]: v for k, v in payload["learner"].items() if k.startswith("actor.")}
     try:
-        learner.load_state_dict(payload["learner"])
+        learner.actor.load_state_dict(actor_state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
-        raise UserError(f"checkpoint {path} does not fit {cfg.scenario} with {overrides}: {first[0].strip()}") from None
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise UserError(f"checkpoint {path} does not fit {cfg.scenario} with {overrides}: {detail}") from None
     torch.set_num_threads(cfg.threads)
     res = evaluate(scenario, learner.actor, args.episodes, seed=args.seed, deterministic=not args.stochastic)
     rnd = evaluate(scenario, None, args.episodes, seed=args.seed)
     result = {"checkpoint": str(path), "scenario": cfg.scenario, "overrides": overrides, "policy": res.as_dict(),
-              "random_policy": rnd.as_dict(), "greedy": not args.stochastic}
+              "random_policy": rnd.as_dict(), "greedy": not args.stochastic,
+              "channel": {"drop": args.channel_drop, "noise": args.channel_noise, "delay": args.channel_delay}}
     print(f"{cfg.scenario} {overrides} checkpoint {path.name}, {args.episodes} episodes")
     print(f"  trained policy: return {res.mean:.2f} ± {res.std:.2f}   (random policy: {rnd.mean:.2f} ± {rnd.std:.2f})")
     if args.render:
@@ -171,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the most likely")
     s.add_argument("--checkpoint", default=None, help="a checkpoint file instead of the run's latest")
     s.add_argument("--n_agents", type=int, default=None, help="evaluate zero-shot with another number of agents")
+    s.add_argument("--channel-drop", type=float, default=0.0, help="probability that a message is lost")
+    s.add_argument("--channel-noise", type=float, default=0.0, help="std of noise on the senders' shared features")
+    s.add_argument("--channel-delay", action="store_true", help="messages are one step old")
     s.set_defaults(func=cmd_eval)
     return p
 

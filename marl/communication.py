@@ -64,6 +64,8 @@ class Communication(nn.Module):
             hidden, rounds=cfg.rounds, layer=cfg.layer, edge_dim=self.graph.edge_dim, heads=cfg.heads,
             residual=cfg.residual, activation=activation,
         )
+        self.channel = cfg  # drop / noise / delay settings (comm.channel_*)
+        self._previous: torch.Tensor | None = None  # senders' features of the last step (delay)
         self.last_gate_prob: torch.Tensor | None = None  # for the communication-cost penalty
         self.last_gate: torch.Tensor | None = None  # hard decisions of the last call, [B, N]
         self.last_edges: comm.Edges | None = None  # for logging and pictures
@@ -78,8 +80,30 @@ class Communication(nn.Module):
             g, p = self.gate(obs, decisions=inputs.gate)
             self.last_gate, self.last_gate_prob = g.detach(), p
             gate = g.reshape(-1)
+        flat = x.reshape(B * N, H)
+        if self.training and not self.channel.channel_in_training:
+            self.last_edges = edges
+            return self.block(flat, edges, gate=gate).view(B, N, H)
+        edges, shared = self._imperfect_channel(edges, flat)
         self.last_edges = edges
-        return self.block(x.reshape(B * N, H), edges, gate=gate).view(B, N, H)
+        if shared is flat:
+            return self.block(flat, edges, gate=gate).view(B, N, H)
+        # messages are computed from what the senders shared; each agent keeps its own features
+        received = self.block(shared, edges, gate=gate) - (shared if self.block.residual else 0)
+        return (received + (flat if self.block.residual else 0)).view(B, N, H)
+
+    def _imperfect_channel(self, edges, x: torch.Tensor):
+        """Lost messages, noisy and one-step-old sender features (``comm.channel_*``)."""
+        ch = self.channel
+        if ch.channel_drop > 0 and edges.num_edges:
+            edges = edges.select(torch.rand(edges.num_edges, device=x.device) >= ch.channel_drop)
+        shared = x
+        if ch.channel_delay:
+            previous = self._previous if self._previous is not None and self._previous.shape == x.shape else x
+            self._previous, shared = x.detach(), previous
+        if ch.channel_noise > 0:
+            shared = shared + ch.channel_noise * torch.randn_like(shared)
+        return edges, shared
 
     def graph_parameters(self) -> list[nn.Parameter]:
         return list(self.graph.graph_parameters())

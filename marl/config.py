@@ -77,9 +77,18 @@ class CommConfig:
     gating: bool = False  # per-agent gate: does the agent receive messages this step
     gate_cost: float = 0.01  # penalty on the mean gate-open probability
     options: dict = field(default_factory=dict)  # extra options for a user's graph
+    # an imperfect channel, applied at evaluation (and in training with channel_in_training):
+    channel_drop: float = 0.0  # probability that a message is lost
+    channel_noise: float = 0.0  # std of Gaussian noise on the features a sender shares
+    channel_delay: bool = False  # messages carry the senders' features of the previous step
+    channel_in_training: bool = False
 
     def validate(self) -> None:
         _positive(self, "rounds", "heads", "graph_lr", "graph_every")
+        if not 0.0 <= self.channel_drop <= 1.0:
+            raise ConfigError(f"comm.channel_drop must be in [0, 1] (got {self.channel_drop})")
+        if not self.channel_noise >= 0:
+            raise ConfigError(f"comm.channel_noise must be >= 0 (got {self.channel_noise})")
         if self.k < 0:
             raise ConfigError(f"comm.k must be >= 0 (got {self.k}); k larger than N-1 is clamped to N-1")
         if not self.radius >= 0:

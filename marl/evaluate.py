@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from envs import VectorEnv
+from marl.pictures import draw_edges
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse training seeds
 
@@ -116,6 +117,8 @@ def _record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = VectorEnv(_with_render(scenario), num_envs=1, seed=seed + EVAL_SEED_OFFSET)
     final_frames = env.keep_final_frames()
+    show_edges = (actor is not None and actor.comm is not None and scenario.spec.pixels is not None
+                  and env.has_positions)
     out = env.reset()
     h = actor.initial_state(out.alive.shape) if actor is not None and actor.recurrent else None
     frames = [env.render(0)]
@@ -125,6 +128,10 @@ def _record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool 
                 action = env.random_actions()
             else:
                 action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
+                if show_edges:  # the messages of this step, on the frame of this step
+                    raw = env._local_group()._raw[0]
+                    pixels = scenario.spec.pixels(raw, out.positions[0].cpu().numpy())
+                    frames[-1] = draw_edges(np.asarray(frames[-1]), pixels, actor.comm.last_edges.index, env.n_agents)
             out = env.step(action)
             if out.done_env[0]:
                 frames.append(final_frames.pop(0))

@@ -27,6 +27,7 @@ from marl.evaluate import evaluate
 from marl.communication import CommInputs
 from marl.learner import Learner, Rollout
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
+from marl.pictures import plot_adjacency
 
 
 class RunFolderError(ValueError):
@@ -204,6 +205,9 @@ def train(cfg: TrainConfig) -> Path:
         while env_steps < cfg.total_steps:
             if cfg.ppo.lr_anneal:
                 learner.set_lr_fraction(1.0 - env_steps / cfg.total_steps)
+            graph = learner.actor.comm.graph if learner.actor.comm is not None else None
+            if hasattr(graph, "freeze") and env_steps >= cfg.comm.freeze_graph_at * cfg.total_steps:
+                graph.freeze()
             t0 = time.perf_counter()
             rollout, last_values = collector.collect()
             t1 = time.perf_counter()
@@ -263,6 +267,12 @@ def train(cfg: TrainConfig) -> Path:
         f"{cfg.algo.upper()} on {cfg.scenario}",
         references={"random policy": random_baseline.mean},
     )
+    graph = learner.actor.comm.graph if learner.actor.comm is not None else None
+    if graph is not None and hasattr(graph, "adjacency_probs"):
+        summary["learned_adjacency_png"] = str(plot_adjacency(
+            graph.adjacency_probs(), graph.eval_adjacency(), run_dir / "learned_adjacency.png",
+            f"learned graph, {cfg.scenario} (k={graph.k} senders per agent)"))
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     wandb.log({"final_eval_return_mean": final.mean}, step=env_steps)
     wandb.finish()
     print_summary(summary, run_dir, plot)

@@ -22,6 +22,15 @@ def mpe_positions(env) -> np.ndarray:
     return np.stack([agent.state.p_pos for agent in env.unwrapped.world.agents])
 
 
+def mpe_pixels(env, positions: np.ndarray) -> np.ndarray:
+    """Where mpe2's renderer draws world points: it zooms so the farthest entity stays in view."""
+    raw = env.unwrapped
+    cam = np.max(np.abs(np.array([e.state.p_pos for e in raw.world.entities])))
+    x = (positions[:, 0] / cam) * raw.width // 2 * 0.9 + raw.width // 2
+    y = (-positions[:, 1] / cam) * raw.height // 2 * 0.9 + raw.height // 2
+    return np.stack([x, y], axis=-1)
+
+
 def _mpe(module: str, **rename: str):
     """Factory for ``mpe2.<module>``; ``rename`` maps our override names to the env's keywords."""
 
@@ -76,6 +85,7 @@ for _name, _module, _kind, _desc, _reward, _extra, _rename in _MPE:
             overrides={**_extra, **_MPE_COMMON},
             positions=mpe_positions,
             render_extent=1.0,
+            pixels=mpe_pixels,
         ),
     )
 
@@ -252,5 +262,6 @@ register(
         # the world is [-W, W]^2 with W = max(1, sqrt(N / 3)) unless world_size is given: 1 at the default
         # N=3; a live env's own extent is env.unwrapped.render_extent
         render_extent=1.0,
+        pixels=lambda env, positions: env.unwrapped.to_pixels(positions),
     ),
 )

@@ -39,6 +39,8 @@ class ScenarioSpec:
     role: Callable[[str], str] = role_of
     # optional: the renderer's world extent, so GIF overlays (e.g. graph edges) can map positions
     render_extent: float | None = None
+    # optional: (env.unwrapped, positions [N, d]) -> pixel (x, y) [N, 2] in render()'s frame
+    pixels: Callable[[Any, np.ndarray], np.ndarray] | None = None
 
     @property
     def has_positions(self) -> bool:

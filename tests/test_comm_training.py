@@ -130,3 +130,30 @@ def test_learned_graph_learns_in_its_own_epochs():
     # the policy's optimizer never holds the graph's logits
     held = {id(p) for g in learner.actor_opt.param_groups for p in g["params"]}
     assert id(logits) not in held
+
+
+def test_imperfect_channel_changes_messages_only_at_evaluation():
+    torch.manual_seed(0)
+    cfg = build_config({"comm": {"graph": "complete", "channel_drop": 1.0}, "num_envs": 2})
+    sc = scenarios.make("mpe/simple_spread", n_agents=4)
+    env = VectorEnv(sc, 2, seed=0)
+    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
+    out = env.reset()
+    env.close()
+    actor = learner.actor
+    inputs = CommInputs(out.positions, out.alive)
+    trained, _ = actor.train()(out.obs, None, inputs)
+    assert actor.comm.last_edges.num_edges == 2 * 4 * 3  # training: the channel is perfect
+    dropped, _ = actor.eval()(out.obs, None, inputs)
+    assert actor.comm.last_edges.num_edges == 0  # every message lost
+    assert torch.equal(dropped, actor.head(actor.body(out.obs)))  # = no communication
+    # delay: the first step shares the current features, the next one the previous step's
+    actor.comm.channel = cfg.comm.__class__(graph="complete", channel_delay=True)
+    first, _ = actor(out.obs, None, inputs)
+    assert torch.allclose(first, actor.train()(out.obs, None, inputs)[0])
+    actor.eval()
+    moved = out.obs + 1.0
+    delayed, _ = actor(moved, None, inputs)  # messages still carry the features of `out.obs`
+    actor.comm.channel = cfg.comm.__class__(graph="complete")
+    fresh, _ = actor(moved, None, inputs)
+    assert not torch.allclose(delayed, fresh)
