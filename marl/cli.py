@@ -132,9 +132,8 @@ def cmd_eval(args) -> None:
     learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
     # only the actor is needed to act; its weights do not depend on N when the observation size
     # does not (zero-shot transfer to more agents), while a centralized critic's do
-    actor_state = {k[len("actor."):]: v for k, v in payload["learner"].items() if k.startswith("actor.")}
     try:
-        learner.actor.load_state_dict(actor_state)
+        learner.load_actor(payload["learner"])
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]

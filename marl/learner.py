@@ -106,6 +106,13 @@ class Learner(nn.Module):
                                          edge_dim=graph.edge_dim, heads=cfg.comm.heads)
         return GraphCritic(self.layout.obs_dim, graph, block, c.hidden, c.layers, cfg.actor.activation, c.layer_norm)
 
+    def load_actor(self, learner_state: dict) -> None:
+        """The actor's weights from a checkpoint's learner state (all that acting needs). Buffers
+        derived from the layout (action masks) are rebuilt, so another N can load them (zero-shot)."""
+        derived = {name for name, _ in self.actor.named_buffers()} - set(self.actor.state_dict())
+        state = {k[len("actor."):]: v for k, v in learner_state.items() if k.startswith("actor.")}
+        self.actor.load_state_dict({k: v for k, v in state.items() if k not in derived})
+
     def graph_parameters(self) -> list[nn.Parameter]:
         comm_module = self.actor.comm
         return comm_module.graph_parameters() if comm_module is not None else []

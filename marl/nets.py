@@ -57,11 +57,11 @@ class Actor(nn.Module):
         out = layout.n_actions if layout.discrete else layout.action_dim
         self.head = head(hidden, out, 0.01)
         if layout.discrete:
-            self.register_buffer("invalid", torch.as_tensor(~layout.action_mask))  # [N, A]
+            self.register_buffer("invalid", torch.as_tensor(~layout.action_mask), persistent=False)  # [N, A]: from the layout
         else:
             self.log_std = nn.Parameter(torch.full((layout.action_dim,), -0.5))
             dims = torch.as_tensor(layout.action_high != layout.action_low)  # padded dims are 0..0
-            self.register_buffer("dim_mask", dims.float())  # [N, A]
+            self.register_buffer("dim_mask", dims.float(), persistent=False)  # [N, A]
 
     @property
     def recurrent(self) -> bool:
@@ -128,7 +128,7 @@ class CentralizedCritic(nn.Module):
         self.n_agents = n_agents
         self.body = mlp(state_dim + n_agents, hidden, layers, activation, layer_norm)
         self.out = head(hidden, 1, 1.0)
-        self.register_buffer("ids", torch.eye(n_agents))
+        self.register_buffer("ids", torch.eye(n_agents), persistent=False)
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
         """``state`` [..., S] -> values [..., N]."""
