@@ -11,7 +11,6 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -22,10 +21,10 @@ import yaml
 import scenarios
 from envs import VectorEnv
 from marl import checkpoint as ckpt
+from marl.collector import Collector
 from marl.config import TrainConfig, to_dict
 from marl.evaluate import evaluate
-from marl.communication import CommInputs
-from marl.learner import Learner, Rollout
+from marl.learner import Learner
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 from marl.pictures import plot_adjacency
 
@@ -43,81 +42,6 @@ def seed_everything(seed: int) -> None:
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.scenario.replace('/', '-')}-{cfg.algo}-s{cfg.seed}-{stamp}"
-
-
-@dataclass
-class Collector:
-    """Steps the envs with the current policy and fills a Rollout; carries env state across calls."""
-
-    env: VectorEnv
-    learner: Learner
-    rollout_len: int
-    device: torch.device
-
-    def __post_init__(self):
-        self.out = self.env.reset()
-        self.starts = torch.ones(self.env.num_envs, dtype=torch.bool, device=self.device)
-        actor = self.learner.actor
-        self.h = actor.initial_state(self.out.alive.shape, self.device) if actor.recurrent else None
-        self.finished_returns: list[float] = []
-        self.finished_lengths: list[int] = []
-        self.edges = self.edge_slots = 0  # messages sent vs possible, for the "edges used" log
-        lrn = self.learner
-        self.uses_positions = self.env.has_positions and (lrn.actor.comm is not None or lrn.cfg.critic_kind == "graph")
-
-    @torch.no_grad()
-    def collect(self) -> tuple[Rollout, torch.Tensor]:
-        env, learner = self.env, self.learner
-        comm_module = learner.actor.comm
-        pos_dim = out_pos.shape[-1] if (out_pos := self.out.positions) is not None and self.uses_positions else 0
-        gated = comm_module is not None and comm_module.gate is not None
-        ro = Rollout.empty(self.rollout_len, env.num_envs, env.layout, env.state_dim, self.device, pos_dim, gated)
-        if self.h is not None:
-            ro.h0 = self.h.clone()
-        out = self.out
-        for t in range(self.rollout_len):
-            if self.h is not None:
-                self.h = self.h * (~self.starts).float()[:, None, None]
-            inputs = CommInputs(out.positions if pos_dim else None, out.alive)
-            action, logp, self.h = learner.actor.act(out.obs, self.h, inputs=inputs)
-            ro.obs[t], ro.state[t], ro.alive[t], ro.starts[t] = out.obs, out.state, out.alive, self.starts
-            ro.actions[t], ro.logp[t] = action, logp
-            ro.values[t] = learner.value(out.obs, out.state, inputs)
-            if pos_dim:
-                ro.positions[t] = out.positions
-            if gated:
-                ro.gate[t] = comm_module.last_gate
-            if comm_module is not None:
-                self.edges += comm_module.last_edges.num_edges
-                self.edge_slots += int(out.alive.sum()) * max(env.n_agents - 1, 1)
-
-            out = env.step(action)
-            ro.rewards[t], ro.terminated[t], ro.truncated[t] = out.reward, out.terminated, out.truncated
-            if out.truncated.any():  # bootstrap from the last observation, not the reset one
-                final = CommInputs(out.final_positions if pos_dim else None, out.final_alive)
-                ro.bootstrap[t] = learner.value(out.final_obs, out.final_state, final) * out.truncated
-            self.starts = out.done_env
-            if out.done_env.any():
-                done = out.done_env
-                self.finished_returns += out.episode_return[done].mean(-1).tolist()
-                self.finished_lengths += out.episode_length[done].tolist()
-        self.out = out
-        return ro, learner.value(out.obs, out.state, CommInputs(out.positions if pos_dim else None, out.alive))
-
-    def pop_comm_stats(self) -> dict[str, float]:
-        if self.learner.actor.comm is None:
-            return {}
-        steps = self.rollout_len * self.env.num_envs
-        stats = {"edges_used_frac": self.edges / max(self.edge_slots, 1), "messages_per_step": self.edges / steps}
-        self.edges = self.edge_slots = 0
-        return stats
-
-    def pop_episode_stats(self) -> dict[str, float]:
-        r, self.finished_returns = self.finished_returns, []
-        self.finished_lengths = []
-        if not r:
-            return {"episode_return_mean": float("nan"), "episode_return_std": float("nan"), "episodes": 0}
-        return {"episode_return_mean": float(np.mean(r)), "episode_return_std": float(np.std(r)), "episodes": len(r)}
 
 
 def _progress(total: int, initial: int, enabled: bool):
