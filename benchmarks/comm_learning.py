@@ -139,8 +139,9 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "comm_learning.md").write_text(table + "\n")
-    (RESULTS / "comm_learning.json").write_text(json.dumps(results, indent=2))
+    slug = "_".join(sc.split("/")[-1] for sc in args.scenarios.split(","))
+    (RESULTS / f"comm_learning_{slug}.md").write_text(table + "\n")
+    (RESULTS / f"comm_learning_{slug}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
