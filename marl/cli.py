@@ -188,12 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     from comm import CommError
     from envs import SpaceError
     from marl.checkpoint import CheckpointError
-    from marl.trainer import RunFolderError
+    from marl.trainer import RunSetupError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunFolderError, SpaceError,
+    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
             CommError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -29,8 +29,8 @@ from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 from marl.pictures import plot_adjacency
 
 
-class RunFolderError(ValueError):
-    """The run folder cannot be used as asked (it would overwrite a previous run)."""
+class RunSetupError(ValueError):
+    """The run cannot start as asked (it would overwrite a previous run, or its device is missing)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -58,11 +58,12 @@ def train(cfg: TrainConfig) -> Path:
     seed_everything(cfg.seed)
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but torch.cuda.is_available() is False (use device=cpu)")
+        raise RunSetupError(f"device={cfg.device} was asked for, but this torch ({torch.__version__}) sees no CUDA "
+                             "device; use device=cpu")
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
     if not cfg.resume and ((run_dir / "metrics.csv").exists() or ckpt.list_checkpoints(run_dir / "checkpoints")):
-        raise RunFolderError(
+        raise RunSetupError(
             f"run folder {str(run_dir)!r} already holds a run; pass resume=true to continue it, or choose a new out=..."
         )
     run_dir.mkdir(parents=True, exist_ok=True)
