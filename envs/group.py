@@ -13,6 +13,10 @@ import numpy as np
 from envs.layout import Layout, encode_obs
 
 
+class EnvStepError(RuntimeError):
+    """An env raised inside ``step``; the message names the scenario, env index and step."""
+
+
 def episode_seed(base_seed: int, env_index: int, episode: int) -> int:
     """Seed of one env's episode, derived from (run seed, env index, episode count) alone, so any
     episode can be replayed and a resumed run resets its envs exactly as the original would."""
@@ -30,7 +34,13 @@ class EnvGroup:
         seed: int,
         positions: Callable[[Any], np.ndarray] | None = None,
         state_from_env: bool = True,
+        name: str = "",
+        restart_failed: bool = False,
     ):
+        self.name = name
+        self.make_env = make_env
+        self.restart_failed = restart_failed  # recreate an env that raises, drop its partial episode
+        self.restarts = 0
         self.layout = layout
         self.indices = indices
         self.seed = seed
@@ -102,13 +112,32 @@ class EnvGroup:
         term = np.zeros((e, n), dtype=bool)
         trunc = np.zeros((e, n), dtype=bool)
         done_env = np.zeros(e, dtype=bool)
+        dropped = np.zeros(e, dtype=bool)  # envs restarted after an exception; their episode is not reported
         states, final_states, ended, ended_pos = [], [], {}, {}
         final_alive = np.zeros((e, n), dtype=bool)
         ep_return = np.zeros((e, n), dtype=np.float64)
         ep_length = np.zeros(e, dtype=np.int64)
         for k, env in enumerate(self.envs):
             act = {a: lay.env_action(self.agent_index[a], actions[k, self.agent_index[a]]) for a in env.agents}
-            nobs, rew, terms, truncs, _ = env.step(act)
+            try:
+                nobs, rew, terms, truncs, _ = env.step(act)
+            except Exception as exc:
+                if not self.restart_failed:
+                    raise EnvStepError(
+                        f"scenario {self.name!r}: env {self.indices[k]} raised {type(exc).__name__} at step "
+                        f"{self.lengths[k] + 1} of its episode {self.episodes[k] - 1} (actions {act}): {exc} "
+                        "(restart_failed_envs=true recreates failed envs)"
+                    ) from exc
+                # the partial episode is dropped: it ends here (terminated: there is no final state
+                # to bootstrap from), is not reported, and a fresh env starts a new episode
+                self._restart(k)
+                for a in act:
+                    term[k, self.agent_index[a]] = True
+                done_env[k] = dropped[k] = True
+                state = self._reset_one(k, obs[k], alive[k])
+                final_states.append(state)
+                states.append(state)
+                continue
             for agent, r in rew.items():
                 i = self.agent_index[agent]
                 reward[k, i] = r
@@ -148,6 +177,7 @@ class EnvGroup:
             "final_obs": final_obs,
             "final_state": np.stack(final_states),
             "done_env": done_env,
+            "dropped_env": dropped,
             "episode_return": ep_return,
             "episode_length": ep_length,
         }
@@ -160,6 +190,15 @@ class EnvGroup:
                 final_pos[k] = p
             out["final_positions"] = final_pos
         return out
+
+    def _restart(self, k: int):
+        try:
+            self.envs[k].close()
+        except Exception:
+            pass
+        self.envs[k] = self.make_env()
+        self._raw[k] = self.envs[k].unwrapped
+        self.restarts += 1
 
     def render(self, k: int = 0):
         return self.envs[k].render()

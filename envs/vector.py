@@ -30,6 +30,7 @@ class EnvOutput:
     final_obs: torch.Tensor | None = None  # [E, N, O] last obs of the step (before any auto-reset)
     final_state: torch.Tensor | None = None  # [E, S]
     done_env: torch.Tensor | None = None  # [E] bool: the env's episode ended and it was reset
+    dropped_env: torch.Tensor | None = None  # [E] bool: restarted after raising; its episode is not counted
     episode_return: torch.Tensor | None = None  # [E, N] return of the episode that ended (0 elsewhere)
     episode_length: torch.Tensor | None = None  # [E]
     positions: torch.Tensor | None = None  # [E, N, d] where the scenario has positions
@@ -104,7 +105,8 @@ def _worker(remote, parent_remote, group_kwargs) -> None:
 
 
 class VectorEnv:
-    def __init__(self, scenario, num_envs: int, seed: int = 0, workers: int = 0, device: str | torch.device = "cpu"):
+    def __init__(self, scenario, num_envs: int, seed: int = 0, workers: int = 0, device: str | torch.device = "cpu",
+                 restart_failed: bool = False):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1 (got {num_envs})")
         if workers < 0 or workers > num_envs:
@@ -125,6 +127,8 @@ class VectorEnv:
             seed=seed,
             positions=scenario.spec.positions,
             state_from_env=self.state_from_env,
+            name=scenario.name,
+            restart_failed=restart_failed,
         )
         self._remotes, self._procs, self._group = [], [], None
         if workers == 0:

@@ -188,13 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     from comm import CommError
     from envs import SpaceError
     from marl.checkpoint import CheckpointError
+    from marl.guards import NonFiniteError
     from marl.trainer import RunSetupError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
-            CommError) as exc:
+            CommError, NonFiniteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

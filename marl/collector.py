@@ -30,6 +30,7 @@ class Collector:
         self.finished_returns: list[float] = []
         self.finished_lengths: list[int] = []
         self.edges = self.edge_slots = 0  # messages sent vs possible, for the "edges used" log
+        self.env_restarts = 0  # envs recreated after raising (restart_failed_envs)
         lrn = self.learner
         self.uses_positions = self.env.has_positions and (lrn.actor.comm is not None or lrn.cfg.critic_kind == "graph")
 
@@ -66,7 +67,8 @@ class Collector:
                 ro.bootstrap[t] = learner.value(out.final_obs, out.final_state, final) * out.truncated
             self.starts = out.done_env
             if out.done_env.any():
-                done = out.done_env
+                self.env_restarts += int(out.dropped_env.sum())
+                done = out.done_env & ~out.dropped_env
                 self.finished_returns += out.episode_return[done].mean(-1).tolist()
                 self.finished_lengths += out.episode_length[done].tolist()
         self.out = out

@@ -143,6 +143,7 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1  # torch intra-op threads; small nets run far slower with more on 2 cores
     workers: int = 0  # subprocess env workers (0: envs in the training process)
+    restart_failed_envs: bool = False  # recreate an env that raises mid-rollout, dropping its partial episode
     out: str | None = None  # run folder; default runs/<scenario>-<algo>-<seed>-<time>
     checkpoint_every: int = 200_000  # env steps
     keep_checkpoints: int = 3

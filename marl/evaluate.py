@@ -70,6 +70,7 @@ def _evaluate(
     deterministic: bool = True,
     num_envs: int = 8,
     device: str | torch.device = "cpu",
+    restart_failed: bool = False,
 ) -> EvalResult:
     """``actor=None`` plays uniformly random valid actions (the random baseline).
 
@@ -77,7 +78,8 @@ def _evaluate(
     episodes of varying length are not biased towards short episodes."""
     n_envs = min(num_envs, episodes)
     quota = -(-episodes // n_envs)
-    env = VectorEnv(scenario, num_envs=n_envs, seed=seed + EVAL_SEED_OFFSET, device=device)
+    env = VectorEnv(scenario, num_envs=n_envs, seed=seed + EVAL_SEED_OFFSET, device=device,
+                    restart_failed=restart_failed)
     gen = torch.Generator().manual_seed(seed)
     out = env.reset()
     h = actor.initial_state(out.alive.shape, device=device) if actor is not None and actor.recurrent else None
@@ -90,7 +92,7 @@ def _evaluate(
                 action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
             out = env.step(action)
             if out.done_env.any():
-                for k in torch.nonzero(out.done_env).flatten().tolist():
+                for k in torch.nonzero(out.done_env & ~out.dropped_env).flatten().tolist():
                     if len(per_env[k]) < quota:
                         per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k])))
                 if h is not None:

@@ -11,6 +11,7 @@ from torch import nn
 
 from envs.layout import Layout
 from marl.config import TrainConfig
+from marl.guards import check_grad, check_loss
 from marl.communication import CommInputs, Communication, build_graph
 from marl.nets import Actor, GraphCritic, make_critic
 from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
@@ -160,7 +161,7 @@ class Learner(nn.Module):
             else:  # any (t, e) pairs
                 chunks = torch.randperm(T * E).chunk(cfg.minibatches)
                 batches = [(self._select_steps(data, idx), None) for idx in chunks]
-            for mb, env_idx in batches:
+            for b, (mb, env_idx) in enumerate(batches):
                 inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)
                 params = self._policy_params(mb, ro, env_idx, inputs)
                 logp, entropy = self.actor.log_prob_entropy(params, mb.actions)
@@ -170,16 +171,20 @@ class Learner(nn.Module):
                     open_prob = masked_mean(self.actor.comm.last_gate_prob, mb.mask)
                     loss = loss + comm_cfg.gate_cost * open_prob
                     stats["gate_open_prob"] = open_prob
+                check_loss(stats, loss, epoch, b)
                 for opt in (self.actor_opt, self.critic_opt, self.graph_opt):
                     if opt is not None:
                         opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if graph_epoch:
                     stats["graph_grad_norm"] = nn.utils.clip_grad_norm_(self.graph_parameters(), cfg.max_grad_norm)
+                    check_grad(stats["graph_grad_norm"], "graph", epoch, b)
                     self.graph_opt.step()
                 else:
                     stats["actor_grad_norm"] = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
                     stats["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                    check_grad(stats["actor_grad_norm"], "actor", epoch, b)
+                    check_grad(stats["critic_grad_norm"], "critic", epoch, b)
                     self.actor_opt.step()
                     self.critic_opt.step()
                 for k, v in stats.items():

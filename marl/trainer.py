@@ -24,6 +24,7 @@ from marl import checkpoint as ckpt
 from marl.collector import Collector
 from marl.config import TrainConfig, to_dict
 from marl.evaluate import evaluate
+from marl.guards import check_rollout
 from marl.learner import Learner
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 from marl.pictures import plot_adjacency
@@ -69,7 +70,8 @@ def train(cfg: TrainConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     config = to_dict(cfg)
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
-    env = VectorEnv(scenario, cfg.num_envs, seed=cfg.seed, workers=cfg.workers, device=device)
+    env = VectorEnv(scenario, cfg.num_envs, seed=cfg.seed, workers=cfg.workers, device=device,
+                    restart_failed=cfg.restart_failed_envs)
     pos_dim = env.pos_dim if env.has_positions else 0
     learner = Learner(cfg, env.layout, env.state_dim, pos_dim, cfg.scenario).to(device)
 
@@ -135,6 +137,7 @@ def train(cfg: TrainConfig) -> Path:
                 graph.freeze()
             t0 = time.perf_counter()
             rollout, last_values = collector.collect()
+            check_rollout(rollout, env.layout.agents, env_steps, cfg.scenario)
             t1 = time.perf_counter()
             stats = learner.update(rollout, last_values)
             t2 = time.perf_counter()
@@ -147,10 +150,13 @@ def train(cfg: TrainConfig) -> Path:
             row["collect_s"], row["update_s"] = t1 - t0, t2 - t1
             row.update(stats)
             row.update(collector.pop_comm_stats())
+            if cfg.restart_failed_envs:
+                row["env_restarts"] = collector.env_restarts
             row["eval_return_mean"] = row["eval_return_std"] = float("nan")
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every
-                res = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device)
+                res = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
+                               restart_failed=cfg.restart_failed_envs)
                 row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
             log.write(row)
             wandb.log(row, step=env_steps)
@@ -170,8 +176,9 @@ def train(cfg: TrainConfig) -> Path:
         env.close()
 
     train_wall = wall_offset + time.perf_counter() - start
-    final = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device)
-    random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed)
+    final = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
+                     restart_failed=cfg.restart_failed_envs)
+    random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed, restart_failed=cfg.restart_failed_envs)
     summary = {
         "scenario": cfg.scenario,
         "algo": cfg.algo,
