@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,3 +158,23 @@ def test_imperfect_channel_changes_messages_only_at_evaluation():
     actor.comm.channel = cfg.comm.__class__(graph="complete")
     fresh, _ = actor(moved, None, inputs)
     assert not torch.allclose(delayed, fresh)
+
+
+def test_zero_shot_eval_at_more_agents_with_edges_in_the_gif(tmp_path):
+    import json
+
+    import imageio.v2 as imageio
+
+    run = tmp_path / "run"
+    assert main(["train", "scenario=nav/navigation", "comm.graph=radius", "critic=graph", f"out={run}", *TINY]) == 0
+    assert main(["eval", str(run), "--n_agents", "6", "--episodes", "2", "--render"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["overrides"]["n_agents"] == 6
+    frames = imageio.mimread(run / "episode.gif")
+    assert len(frames) > 10
+    # edges are drawn on some frame: the overlay colour blended over the white background
+    from marl.pictures import EDGE_COLOR
+
+    line = 0.35 * 255 + 0.65 * EDGE_COLOR
+    drawn = [(np.abs(f[..., :3].astype(float) - line).max(-1) < 8).sum() for f in frames]
+    assert max(drawn) > 20
