@@ -45,6 +45,8 @@ def _probe_state(scenario, layout: Layout) -> tuple[bool, int | None]:
     where it provably *is* the concatenated observations (mpe2 recomputes every observation in
     ``state()``, doubling the cost of a step): checked on the reset and a few random steps.
     """
+    if scenario.spec.global_state == "obs":
+        return False, None
     env = scenario.make_env()
     try:
         obs, _ = env.reset(seed=0)

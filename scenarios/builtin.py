@@ -135,6 +135,7 @@ register(
         description="bipedal walkers carry a package together; continuous torques (Box(4))",
         reward="forward progress of the package; -100 if it falls (shared when shared_reward)",
         overrides={"n_agents": 3, "max_cycles": 500, "shared_reward": True},
+        global_state="obs",  # its state() raises once a walker has fallen and been removed
     ),
 )
 
@@ -170,6 +171,7 @@ register(
         description="two paddles keep a ball in play; pixel views downscaled to obs_size^2 grey",
         reward="shared: +max_reward/max_cycles per step the ball stays in; off_screen_penalty when it leaves",
         overrides={"max_cycles": 900, "obs_size": 32},
+        global_state="obs",  # state() is the full-size frame
     ),
 )
 register(
@@ -181,6 +183,7 @@ register(
         description="pistons move a ball to the left wall; pixel views downscaled to obs_size^2 grey",
         reward="mix of a global term (ball's progress) and a local one, plus a time penalty",
         overrides={"n_agents": 20, "max_cycles": 125, "continuous": True, "obs_size": 32},
+        global_state="obs",  # state() is the full-size frame (1.5M values)
     ),
 )
 

@@ -39,6 +39,10 @@ class ScenarioSpec:
     role: Callable[[str], str] = role_of
     # optional: the renderer's world extent, so GIF overlays (e.g. graph edges) can map positions
     render_extent: float | None = None
+    # where the critic's global state comes from: env.state() where it works ("auto"), or the
+    # concatenated observations ("obs": for envs whose state() is huge, e.g. full-size pixels, or
+    # breaks mid-episode)
+    global_state: Literal["auto", "obs"] = "auto"
     # optional: (env.unwrapped, positions [N, d]) -> pixel (x, y) [N, 2] in render()'s frame
     pixels: Callable[[Any, np.ndarray], np.ndarray] | None = None
 
