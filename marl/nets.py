@@ -10,7 +10,9 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+import comm
 from envs.layout import Layout
+from marl.communication import CommInputs
 
 
 def mlp(inp: int, hidden: int, layers: int, activation: str, layer_norm: bool = False) -> nn.Sequential:
@@ -75,7 +77,7 @@ class Actor(nn.Module):
         ``inputs`` (``CommInputs``: positions, alive, stored gates) feed the communication graph."""
         x = self.body(obs)
         if self.comm is not None:
-            x = self.comm(x, obs, inputs if inputs is not None else _NO_INPUTS)
+            x = self.comm(x, obs, inputs if inputs is not None else CommInputs())
         if self.gru is not None:
             shape = x.shape
             h = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
@@ -111,13 +113,6 @@ class Actor(nn.Module):
             action = params + self.log_std.exp() * torch.randn_like(params)
         logp, _ = self.log_prob_entropy(params, action)
         return action, logp, h
-
-
-class _NoInputs:
-    positions = alive = gate = None
-
-
-_NO_INPUTS = _NoInputs()
 
 
 class CentralizedCritic(nn.Module):
@@ -161,9 +156,7 @@ class GraphCritic(nn.Module):
         self.out = nn.Sequential(mlp(2 * hidden, hidden, 1, activation), head(hidden, 1, 1.0))
 
     def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
-        import comm
-
-        inputs = inputs if inputs is not None else _NO_INPUTS
+        inputs = inputs if inputs is not None else CommInputs()
         B, N, _ = obs.shape
         x = self.encoder(obs)
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive, obs=obs,
