@@ -82,7 +82,7 @@ def evaluate_run(d: Path, episodes: int, n_agents: int | None = None) -> dict:
             out = env.step(action)
             for k in torch.nonzero(out.done_env).flatten().tolist():
                 returns.append(float(out.episode_return[k].mean()))
-                raw = env._local_group()._raw[k]
+                raw = env.raw_env(k)
                 if hasattr(raw, "last_success_rate"):
                     success.append(float(raw.last_success_rate))
     env.close()

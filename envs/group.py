@@ -40,7 +40,6 @@ class EnvGroup:
         self.name = name
         self.make_env = make_env
         self.restart_failed = restart_failed  # recreate an env that raises, drop its partial episode
-        self.restarts = 0
         self.layout = layout
         self.indices = indices
         self.seed = seed
@@ -198,7 +197,6 @@ class EnvGroup:
             pass
         self.envs[k] = self.make_env()
         self._raw[k] = self.envs[k].unwrapped
-        self.restarts += 1
 
     def render(self, k: int = 0):
         return self.envs[k].render()

@@ -223,6 +223,10 @@ class VectorEnv:
     def render(self, k: int = 0) -> Any:
         return self._local_group().render(k)
 
+    def raw_env(self, k: int = 0) -> Any:
+        """The unwrapped PettingZoo env of env k (for renderer coordinates and env-specific metrics)."""
+        return self._local_group()._raw[k]
+
     def keep_final_frames(self) -> dict[int, Any]:
         """From now on, render each env's last state before its auto-reset into the returned dict
         (env index -> frame), so a recorded episode ends on its true final frame."""

@@ -131,7 +131,7 @@ def _record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool 
             else:
                 action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
                 if show_edges:  # the messages of this step, on the frame of this step
-                    raw = env._local_group()._raw[0]
+                    raw = env.raw_env(0)
                     pixels = scenario.spec.pixels(raw, out.positions[0].cpu().numpy())
                     frames[-1] = draw_edges(np.asarray(frames[-1]), pixels, actor.comm.last_edges.index, env.n_agents)
             out = env.step(action)
