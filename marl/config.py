@@ -49,9 +49,46 @@ class CriticConfig:
     hidden: int = 64
     layers: int = 2
     layer_norm: bool = False
+    sharing: str = "full"  # the critic's own sharing scheme (options from the sharing section)
+    ensemble: int = 1  # K masked members over one critic; PPO uses their mean (see marl/nets.py)
+    diversity: float = 0.5  # diversity between the members' (and agents') masks, as sharing.diversity
 
     def validate(self) -> None:
-        _positive(self, "hidden", "layers")
+        _positive(self, "hidden", "layers", "ensemble")
+        if not self.diversity >= 0:
+            raise ConfigError(f"critic.diversity must be >= 0 (got {self.diversity})")
+        if self.ensemble > 1 and self.sharing in ("full", "full_id"):
+            raise ConfigError(
+                f"critic.ensemble={self.ensemble} needs members that differ, but critic.sharing={self.sharing!r} "
+                "makes them one network; use critic.sharing=masks (or random_masks, none)"
+            )
+        if self.ensemble > 1 and self.name == "graph":
+            raise ConfigError("critic.ensemble > 1 is not available for the graph critic; use centralized or independent")
+
+
+@dataclass
+class SharingConfig:
+    """How agents share the actor's weights: ``full`` (one network), ``full_id`` (one network + a
+    one-hot agent id), ``none`` (N networks), ``random_masks`` (fixed per-agent masks over one
+    network) or ``masks`` (learnable per-agent masks, Kaleidoscope). Batched over agents in all cases."""
+
+    name: str = "full"
+    sparsity: float = 0.5  # random_masks: fraction of the shared weights each agent drops
+    diversity: float = 0.5  # masks: diversity loss, as a fraction of the main loss (0: off)
+    thresholds: Literal["weight", "row"] = "weight"  # masks: a threshold per weight, or per output unit
+    reset_interval: int = 200_000  # masks: env steps between resets of weights all agents mask out (0: never)
+    reset_prob: float = 0.1  # masks: probability that such a weight is re-initialised at a reset
+
+    def validate(self) -> None:
+        for key in ("sparsity", "reset_prob"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"sharing.{key} must be in [0, 1] (got {getattr(self, key)})")
+        if self.sparsity == 1.0 and self.name == "random_masks":
+            raise ConfigError("sharing.sparsity=1 would mask out every weight; use a value in [0, 1)")
+        if not self.diversity >= 0:
+            raise ConfigError(f"sharing.diversity must be >= 0 (got {self.diversity})")
+        if self.reset_interval < 0:
+            raise ConfigError(f"sharing.reset_interval must be >= 0 (got {self.reset_interval})")
 
 
 @dataclass
@@ -156,6 +193,7 @@ class TrainConfig:
     plugins: list = field(default_factory=list)  # Python files to import first (user graphs, layers, scenarios)
     actor: ActorConfig = field(default_factory=ActorConfig)
     comm: CommConfig = field(default_factory=CommConfig)
+    sharing: SharingConfig = field(default_factory=SharingConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -179,7 +217,7 @@ class TrainConfig:
 
 
 # Sections whose "primary" field a scalar sets directly: ``critic=independent``.
-PRIMARY_FIELD = {"critic": "name", "comm": "graph"}
+PRIMARY_FIELD = {"critic": "name", "comm": "graph", "sharing": "name"}
 
 
 # ---- building and validating ----------------------------------------------------------------
@@ -392,7 +430,19 @@ def build_config(data: dict) -> TrainConfig:
     except scenarios.ScenarioError as exc:
         raise ConfigError(str(exc)) from None
     _check_comm_names(cfg)
+    _check_sharing_names(cfg)
     return cfg
+
+
+def _check_sharing_names(cfg: TrainConfig) -> None:
+    """Sharing names are checked after ``plugins`` are imported: a user may register a scheme."""
+    from marl.sharing import check_sharing_name
+
+    try:
+        check_sharing_name("sharing", cfg.sharing.name)
+        check_sharing_name("critic.sharing", cfg.critic.sharing)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_comm_names(cfg: TrainConfig) -> None:

@@ -13,6 +13,7 @@ from envs.layout import Layout
 from marl.config import TrainConfig
 from marl.guards import check_grad, check_loss
 from marl.communication import CommInputs, Communication, build_graph
+from marl import sharing
 from marl.nets import Actor, GraphCritic, make_critic
 from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
 
@@ -80,11 +81,14 @@ class Learner(nn.Module):
         if cfg.comm.enabled:
             communication = Communication(cfg.comm, a.hidden, layout.obs_dim, layout.n_agents, pos_dim or None,
                                           pos_dim > 0, scenario, activation=a.activation)
-        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication)
+        self.actor = Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication,
+                           sharing=self._sharing_spec(cfg.sharing.name, layout.n_agents))
+        critic_sharing = self._sharing_spec(c.sharing, c.ensemble * layout.n_agents)
         if cfg.critic_kind == "graph":
-            self.critic = self._graph_critic(pos_dim, scenario)
+            self.critic = self._graph_critic(pos_dim, scenario, critic_sharing)
         else:
-            self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation, c.layer_norm)
+            self.critic = make_critic(cfg.critic_kind, layout, state_dim, c.hidden, c.layers, a.activation, c.layer_norm,
+                                      critic_sharing, c.ensemble)
         self.value_norm = ValueNorm() if cfg.ppo.value_norm else None
         graph_params = {id(p) for p in self.graph_parameters()}
         policy_params = [p for p in self.actor.parameters() if id(p) not in graph_params]
@@ -94,7 +98,11 @@ class Learner(nn.Module):
         self.graph_opt = (torch.optim.Adam(self.graph_parameters(), lr=cfg.comm.graph_lr)
                           if self.graph_parameters() else None)
 
-    def _graph_critic(self, pos_dim: int, scenario: str) -> nn.Module:
+    def _sharing_spec(self, name: str, units: int) -> sharing.SharingSpec:
+        sc = self.cfg.sharing
+        return sharing.SharingSpec(name, units, sparsity=sc.sparsity, thresholds=sc.thresholds)
+
+    def _graph_critic(self, pos_dim: int, scenario: str, critic_sharing: sharing.SharingSpec) -> nn.Module:
         """InforMARL's critic: message passing over the actor's graph when it is built from the scene
         (a fresh instance: the critic does not shape the actor's graph), else over the complete graph."""
         import comm
@@ -105,13 +113,22 @@ class Learner(nn.Module):
                             pos_dim > 0, scenario)
         block = comm.MessagePassingBlock(c.hidden, rounds=max(cfg.comm.rounds, 1), layer=cfg.comm.layer,
                                          edge_dim=graph.edge_dim, heads=cfg.comm.heads)
-        return GraphCritic(self.layout.obs_dim, graph, block, c.hidden, c.layers, cfg.actor.activation, c.layer_norm)
+        return GraphCritic(self.layout.obs_dim, graph, block, c.hidden, c.layers, cfg.actor.activation, c.layer_norm,
+                           critic_sharing, self.layout.n_agents)
 
     def load_actor(self, learner_state: dict) -> None:
         """The actor's weights from a checkpoint's learner state (all that acting needs). Buffers
         derived from the layout (action masks) are rebuilt, so another N can load them (zero-shot)."""
         derived = {name for name, _ in self.actor.named_buffers()} - set(self.actor.state_dict())
         state = {k[len("actor."):]: v for k, v in learner_state.items() if k.startswith("actor.")}
+        own = self.actor.state_dict()
+        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        if mismatched and not self.actor.sharing.one_network:
+            raise ValueError(
+                f"this actor has per-agent weights (sharing={self.actor.sharing.name!r}) for a different number of "
+                f"agents than {self.layout.n_agents} (e.g. {mismatched[0]}: saved {tuple(state[mismatched[0]].shape)}, "
+                f"needed {tuple(own[mismatched[0]].shape)}); only sharing=full transfers to another n_agents"
+            )
         self.actor.load_state_dict({k: v for k, v in state.items() if k not in derived})
 
     def graph_parameters(self) -> list[nn.Parameter]:
@@ -165,8 +182,11 @@ class Learner(nn.Module):
                 inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)
                 params = self._policy_params(mb, ro, env_idx, inputs)
                 logp, entropy = self.actor.log_prob_entropy(params, mb.actions)
-                values = self.critic(mb.obs, mb.state, inputs)
+                # an ensemble trains every member on the same targets: [K, B..., N] against [B..., N]
+                values = self.critic.members(mb.obs, mb.state, inputs).movedim(-2, 0)
+                values = values[0] if self.critic.ensemble == 1 else values
                 loss, stats = ppo_loss(logp, entropy, values, mb, cfg)
+                loss = loss + self._diversity_terms(stats, cfg)
                 if self.actor.comm is not None and self.actor.comm.gate is not None:
                     open_prob = masked_mean(self.actor.comm.last_gate_prob, mb.mask)
                     loss = loss + comm_cfg.gate_cost * open_prob
@@ -191,11 +211,44 @@ class Learner(nn.Module):
                     totals[k] = totals.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
                 n_updates += 1
         out = {k: v / n_updates for k, v in totals.items()}
+        out.update(sharing.mask_stats(self.actor, n_agents=self.layout.n_agents))
+        out.update(sharing.mask_stats(self.critic, prefix="critic_", n_agents=self.layout.n_agents))
         with torch.no_grad():
             ret_var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
             err_var = masked_mean((returns - old_values - masked_mean(returns - old_values, mask)) ** 2, mask)
             out["explained_variance"] = float(1 - err_var / ret_var) if ret_var > 0 else float("nan")
         return out
+
+    def _diversity_terms(self, stats: dict, cfg) -> torch.Tensor:
+        """Kaleidoscope's diversity losses, each scaled to a fraction of its network's main loss.
+        The actor's main loss counts the entropy term too: under normalised advantages the policy
+        loss alone is ~0 at the start of every update, which would switch diversity off."""
+        actor_main = stats["policy_loss"].abs() + cfg.ent_coef * stats["entropy"].abs()
+        critic_main = cfg.vf_coef * stats["value_loss"]
+        total = torch.zeros((), device=stats["policy_loss"].device)
+        for module, main, coef, key in ((self.actor, actor_main, self.cfg.sharing.diversity, "diversity_loss"),
+                                        (self.critic, critic_main, self.cfg.critic.diversity, "critic_diversity_loss")):
+            div = sharing.diversity_loss(module)
+            if div is not None:
+                stats[key] = div.detach()
+                total = total + sharing.scaled_diversity(main, div, coef)
+        return total
+
+    def reset_masks(self, steps_before: int, steps_after: int, total_steps: int) -> int:
+        """Kaleidoscope's periodic reset when ``sharing.reset_interval`` is crossed, never in the
+        last interval of training (a reset weight needs time to be trained again). The critic
+        ensemble also gets one member's thresholds re-sampled, round robin. Returns weights reset."""
+        interval = self.cfg.sharing.reset_interval
+        if not interval or steps_before // interval == steps_after // interval or steps_after + interval > total_steps:
+            return 0
+        prob = self.cfg.sharing.reset_prob
+        count = sharing.reset_masks(self.actor, prob) + sharing.reset_masks(self.critic, prob)
+        K = self.critic.ensemble
+        if K > 1 and sharing.masked_layers(self.critic):
+            member = (steps_after // interval - 1) % K
+            n = self.layout.n_agents
+            sharing.resample_unit_thresholds(self.critic, slice(member * n, (member + 1) * n))
+        return count
 
     @staticmethod
     def _select_steps(d: Minibatch, idx: torch.Tensor) -> Minibatch:

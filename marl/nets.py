@@ -13,27 +13,53 @@ from torch.distributions import Normal
 import comm
 from envs.layout import Layout
 from marl.communication import CommInputs
+from marl.sharing import SharingSpec, linear
+
+FULL = SharingSpec()
 
 
-def mlp(inp: int, hidden: int, layers: int, activation: str, layer_norm: bool = False) -> nn.Sequential:
+def mlp(inp: int, hidden: int, layers: int, activation: str, layer_norm: bool = False,
+        sharing: SharingSpec = FULL) -> nn.Sequential:
     """``layers`` x (Linear -> activation [-> LayerNorm]); with ``layer_norm`` the raw input is
     normalised too (MPE positions and velocities are unscaled). LayerNorm acts on each agent's own
-    row, so it keeps agents independent."""
+    row, so it keeps agents independent. The linear layers follow ``sharing`` (per-agent weights
+    under every scheme but full/full_id)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     mods: list[nn.Module] = [nn.LayerNorm(inp)] if layer_norm else []
     for i in range(layers):
-        lin = nn.Linear(inp if i == 0 else hidden, hidden)
-        nn.init.orthogonal_(lin.weight, math.sqrt(2))
-        nn.init.zeros_(lin.bias)
-        mods += [lin, act()] + ([nn.LayerNorm(hidden)] if layer_norm else [])
+        mods += [linear(inp if i == 0 else hidden, hidden, sharing, math.sqrt(2)), act()]
+        mods += [nn.LayerNorm(hidden)] if layer_norm else []
     return nn.Sequential(*mods)
 
 
-def head(inp: int, out: int, gain: float) -> nn.Linear:
-    lin = nn.Linear(inp, out)
-    nn.init.orthogonal_(lin.weight, gain)
-    nn.init.zeros_(lin.bias)
-    return lin
+def head(inp: int, out: int, gain: float, sharing: SharingSpec = FULL) -> nn.Module:
+    return linear(inp, out, sharing, gain)
+
+
+class AgentGRUCell(nn.Module):
+    """A GRU cell whose input and recurrent maps are sharing-aware layers (same equations as
+    ``nn.GRUCell``), for per-agent weights; ``x``, ``h`` are ``[B, U, H]``."""
+
+    def __init__(self, inp: int, hidden: int, sharing: SharingSpec):
+        super().__init__()
+        self.ih = linear(inp, 3 * hidden, sharing, 1.0)
+        self.hh = linear(hidden, 3 * hidden, sharing, 1.0)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        xr, xz, xn = self.ih(x).chunk(3, -1)
+        hr, hz, hn = self.hh(h).chunk(3, -1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        return (1 - z) * n + z * h
+
+
+def agent_ids(n: int, sharing: SharingSpec) -> torch.Tensor | None:
+    """The one-hot agent ids that ``full_id`` appends to a network's input (else None)."""
+    return torch.eye(n) if sharing.name == "full_id" else None
+
+
+def with_ids(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
+    return x if ids is None else torch.cat([x, ids.expand(*x.shape[:-1], ids.shape[-1])], dim=-1)
 
 
 class Actor(nn.Module):
@@ -49,15 +75,22 @@ class Actor(nn.Module):
         recurrent: bool = False,
         layer_norm: bool = False,
         comm: nn.Module | None = None,
+        sharing: SharingSpec = FULL,
     ):
         super().__init__()
         self.discrete = layout.discrete
         self.hidden = hidden
-        self.body = mlp(layout.obs_dim, hidden, layers, activation, layer_norm)
+        self.sharing = sharing
+        self.register_buffer("ids", agent_ids(layout.n_agents, sharing), persistent=False)
+        n_ids = layout.n_agents if self.ids is not None else 0
+        self.body = mlp(layout.obs_dim + n_ids, hidden, layers, activation, layer_norm, sharing)
         self.comm = comm  # marl.communication.Communication: message passing after the encoder
-        self.gru = nn.GRUCell(hidden, hidden) if recurrent else None
+        if recurrent:
+            self.gru = nn.GRUCell(hidden, hidden) if sharing.one_network else AgentGRUCell(hidden, hidden, sharing)
+        else:
+            self.gru = None
         out = layout.n_actions if layout.discrete else layout.action_dim
-        self.head = head(hidden, out, 0.01)
+        self.head = head(hidden, out, 0.01, sharing)
         if layout.discrete:
             self.register_buffer("invalid", torch.as_tensor(~layout.action_mask), persistent=False)  # [N, A]: from the layout
         else:
@@ -75,10 +108,12 @@ class Actor(nn.Module):
     def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None, inputs=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``obs`` [B, N, O] -> distribution parameters [B, N, A] and the next GRU state.
         ``inputs`` (``CommInputs``: positions, alive, stored gates) feed the communication graph."""
-        x = self.body(obs)
+        x = self.body(with_ids(obs, self.ids))
         if self.comm is not None:
             x = self.comm(x, obs, inputs if inputs is not None else CommInputs())
-        if self.gru is not None:
+        if isinstance(self.gru, AgentGRUCell):
+            x = h = self.gru(x, h.view(x.shape))
+        elif self.gru is not None:
             shape = x.shape
             h = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
             x = h
@@ -115,61 +150,96 @@ class Actor(nn.Module):
         return action, logp, h
 
 
-class CentralizedCritic(nn.Module):
-    """MAPPO: V(global state, agent id) for every agent, one shared network."""
+class Critic(nn.Module):
+    """Values ``[..., N]`` for every agent. With ``ensemble`` K > 1 the critic holds K members
+    (masked views of one network); ``members`` gives all of them ``[..., K, N]`` for the loss and
+    ``forward`` their mean, which is what PPO bootstraps and builds advantages from."""
 
-    def __init__(self, state_dim: int, n_agents: int, hidden=64, layers=2, activation="tanh", layer_norm=False):
+    ensemble = 1
+
+    def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+        v = self.members(obs, state, inputs)
+        return v.squeeze(-2) if self.ensemble == 1 else v.mean(-2)
+
+
+def _per_member(x: torch.Tensor, ensemble: int) -> torch.Tensor:
+    """``[..., N, F] -> [..., K*N, F]``: unit k*N + i is member k's view of agent i."""
+    return x if ensemble == 1 else x.repeat(*([1] * (x.dim() - 2)), ensemble, 1)
+
+
+class CentralizedCritic(Critic):
+    """MAPPO: V(global state, agent id) for every agent, one shared network (or per-agent /
+    masked weights under ``sharing``)."""
+
+    def __init__(self, state_dim: int, n_agents: int, hidden=64, layers=2, activation="tanh", layer_norm=False,
+                 sharing: SharingSpec = FULL, ensemble: int = 1):
         super().__init__()
-        self.n_agents = n_agents
-        self.body = mlp(state_dim + n_agents, hidden, layers, activation, layer_norm)
-        self.out = head(hidden, 1, 1.0)
+        self.n_agents, self.ensemble = n_agents, ensemble
+        self.body = mlp(state_dim + n_agents, hidden, layers, activation, layer_norm, sharing)
+        self.out = head(hidden, 1, 1.0, sharing)
         self.register_buffer("ids", torch.eye(n_agents), persistent=False)
 
-    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
-        """``state`` [..., S] -> values [..., N]."""
+    def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+        """``state`` [..., S] -> values [..., K, N]."""
         s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
-        ids = self.ids.expand(*state.shape[:-1], self.n_agents, self.n_agents)
-        return self.out(self.body(torch.cat([s, ids], dim=-1))).squeeze(-1)
+        x = _per_member(with_ids(s, self.ids), self.ensemble)
+        v = self.out(self.body(x)).squeeze(-1)
+        return v.view(*v.shape[:-1], self.ensemble, self.n_agents)
 
 
-class IndependentCritic(nn.Module):
-    """IPPO: V(o_i) for every agent from its own observation (parameters shared)."""
+class IndependentCritic(Critic):
+    """IPPO: V(o_i) for every agent from its own observation (parameters shared, or per agent /
+    masked under ``sharing``)."""
 
-    def __init__(self, obs_dim: int, hidden=64, layers=2, activation="tanh", layer_norm=False):
+    def __init__(self, obs_dim: int, hidden=64, layers=2, activation="tanh", layer_norm=False,
+                 sharing: SharingSpec = FULL, ensemble: int = 1, n_agents: int = 1):
         super().__init__()
-        self.body = mlp(obs_dim, hidden, layers, activation, layer_norm)
-        self.out = head(hidden, 1, 1.0)
+        self.ensemble, self.n_agents = ensemble, n_agents
+        self.register_buffer("ids", agent_ids(n_agents, sharing), persistent=False)
+        n_ids = n_agents if self.ids is not None else 0
+        self.body = mlp(obs_dim + n_ids, hidden, layers, activation, layer_norm, sharing)
+        self.out = head(hidden, 1, 1.0, sharing)
 
-    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
-        return self.out(self.body(obs)).squeeze(-1)
+    def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+        x = _per_member(with_ids(obs, self.ids), self.ensemble)
+        v = self.out(self.body(x)).squeeze(-1)
+        return v.view(*v.shape[:-1], self.ensemble, obs.shape[-2])
 
 
-class GraphCritic(nn.Module):
+class GraphCritic(Critic):
     """A GNN over the agents' own observations with global mean pooling (as InforMARL's critic):
-    V_i = MLP([node_i, mean over alive agents of node_j]) after message passing over ``graph``."""
+    V_i = MLP([node_i, mean over alive agents of node_j]) after message passing over ``graph``.
+    ``sharing`` applies to the encoder and the output MLP; the GNN's own maps stay shared."""
 
     def __init__(self, obs_dim: int, graph: nn.Module, block: nn.Module, hidden=64, layers=2, activation="tanh",
-                 layer_norm=False):
+                 layer_norm=False, sharing: SharingSpec = FULL, n_agents: int = 1):
         super().__init__()
-        self.encoder = mlp(obs_dim, hidden, layers, activation, layer_norm)
+        self.register_buffer("ids", agent_ids(n_agents, sharing), persistent=False)
+        n_ids = n_agents if self.ids is not None else 0
+        self.encoder = mlp(obs_dim + n_ids, hidden, layers, activation, layer_norm, sharing)
         self.graph, self.block = graph, block
-        self.out = nn.Sequential(mlp(2 * hidden, hidden, 1, activation), head(hidden, 1, 1.0))
+        self.out = nn.Sequential(mlp(2 * hidden, hidden, 1, activation, sharing=sharing), head(hidden, 1, 1.0, sharing))
 
-    def forward(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+    def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
         inputs = inputs if inputs is not None else CommInputs()
         B, N, _ = obs.shape
-        x = self.encoder(obs)
+        x = self.encoder(with_ids(obs, self.ids))
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive, obs=obs,
                                 device=obs.device, training=self.training)
         x = self.block(x.reshape(B * N, -1), self.graph(ctx)).view(B, N, -1)
         alive = inputs.alive.float() if inputs.alive is not None else torch.ones(B, N, device=obs.device)
         pooled = (x * alive.unsqueeze(-1)).sum(1) / alive.sum(1, keepdim=True).clamp(min=1.0)
-        return self.out(torch.cat([x, pooled.unsqueeze(1).expand_as(x)], dim=-1)).squeeze(-1)
+        return self.out(torch.cat([x, pooled.unsqueeze(1).expand_as(x)], dim=-1)).squeeze(-1).unsqueeze(-2)
 
 
-def make_critic(kind: str, layout: Layout, state_dim: int, hidden, layers, activation, layer_norm=False) -> nn.Module:
+def make_critic(kind: str, layout: Layout, state_dim: int, hidden, layers, activation, layer_norm=False,
+                sharing: SharingSpec = FULL, ensemble: int = 1) -> Critic:
     if kind == "centralized":
-        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation, layer_norm)
+        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation, layer_norm, sharing, ensemble)
     if kind == "independent":
-        return IndependentCritic(layout.obs_dim, hidden, layers, activation, layer_norm)
+        return IndependentCritic(layout.obs_dim, hidden, layers, activation, layer_norm, sharing, ensemble,
+                                 layout.n_agents)
     raise ValueError(f"unknown critic {kind!r}; valid: centralized, independent")

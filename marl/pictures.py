@@ -1,4 +1,5 @@
-"""Pictures of communication: edges drawn onto rendered frames, and the learned adjacency heatmap."""
+"""Pictures of a run's structure: communication edges drawn onto rendered frames, the learned
+adjacency heatmap, and the pairwise overlap of per-agent sharing masks."""
 
 from __future__ import annotations
 
@@ -49,6 +50,35 @@ def plot_adjacency(probs: torch.Tensor, chosen: torch.Tensor, path: Path, title:
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=7, frameon=False)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_mask_overlap(overlap: torch.Tensor, path: Path, title: str, n_agents: int) -> Path:
+    """Heatmap of pairwise mask overlap (|m_i and m_j| / |m_i or m_j| over all masked weights).
+    Units beyond ``n_agents`` are critic ensemble members: labelled ``k:i`` (member k, agent i)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    o = overlap.detach().cpu().numpy()
+    n = o.shape[0]
+    labels = [str(u) if n == n_agents else f"{u // n_agents}:{u % n_agents}" for u in range(n)]
+    fig, ax = plt.subplots(figsize=(3.2 + 0.3 * n, 2.8 + 0.3 * n), dpi=110)
+    im = ax.imshow(o, cmap="magma", vmin=min(float(o.min()), 0.5), vmax=1.0)
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{o[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if o[i, j] > 0.8 else "white")
+    ax.set_xticks(range(n), labels, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_xlabel("agent" if n == n_agents else "member:agent")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="mask overlap")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

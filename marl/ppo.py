@@ -75,7 +75,8 @@ class ValueNorm(nn.Module):
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+    """Mean of ``x`` where ``mask`` is 1; ``x`` may carry extra leading axes (a critic ensemble)."""
+    return (x * mask).sum() / mask.expand_as(x).sum().clamp(min=1.0)
 
 
 @dataclass

@@ -27,7 +27,8 @@ from marl.evaluate import evaluate
 from marl.guards import check_rollout
 from marl.learner import Learner
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
-from marl.pictures import plot_adjacency
+from marl import sharing
+from marl.pictures import plot_adjacency, plot_mask_overlap
 
 
 class RunSetupError(ValueError):
@@ -106,6 +107,7 @@ def train(cfg: TrainConfig) -> Path:
     next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else math.inf
     next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else math.inf
     start, last_ret = time.perf_counter(), float("nan")
+    has_masks = bool(sharing.masked_layers(learner))
 
     def save(path_steps: int) -> Path:
         return ckpt.save_checkpoint(
@@ -143,6 +145,8 @@ def train(cfg: TrainConfig) -> Path:
             t2 = time.perf_counter()
             iteration += 1
             env_steps += steps_per_iter
+            if has_masks:
+                stats["mask_resets"] = learner.reset_masks(env_steps - steps_per_iter, env_steps, cfg.total_steps)
             wall = wall_offset + time.perf_counter() - start
             row = {"iteration": iteration, "env_steps": env_steps, "wall_time_s": wall}
             row.update(collector.pop_episode_stats())
@@ -192,6 +196,14 @@ def train(cfg: TrainConfig) -> Path:
         "eval_episodes": cfg.eval_episodes,
         "return_definition": "mean over agents of each agent's episode return; greedy actions",
     }
+    summary["parameters"] = {"actor": sharing.parameter_counts(learner.actor),
+                             "critic": sharing.parameter_counts(learner.critic)}
+    for module, name, title in ((learner.actor, "mask_overlap", f"actor, sharing={cfg.sharing.name}"),
+                                (learner.critic, "critic_mask_overlap", f"critic, sharing={cfg.critic.sharing}")):
+        overlap = sharing.mask_overlap(module)
+        if overlap is not None:
+            path = plot_mask_overlap(overlap, run_dir / f"{name}.png", f"{title} ({cfg.scenario})", env.n_agents)
+            summary[f"{name}_png"] = str(path)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot = plot_learning_curve(
         run_dir / "metrics.csv",
