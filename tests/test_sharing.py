@@ -306,6 +306,32 @@ def test_a_user_scheme_plugs_in_by_name(tmp_path):
         sharing.SCHEMES.pop("test_first_half")
 
 
+def test_a_scheme_from_a_plugin_file_is_accepted_by_name(tmp_path):
+    plugin = tmp_path / "halves_plugin.py"
+    plugin.write_text(
+        "import torch\n"
+        "from marl.sharing import SharingScheme, register_sharing\n\n"
+        "@register_sharing('test_halves')\n"
+        "class Halves(SharingScheme):\n"
+        "    def __init__(self, spec, weight):\n"
+        "        super().__init__(spec, weight)\n"
+        "        keep = torch.ones(spec.units, *weight.shape)\n"
+        "        keep[1::2, :, weight.shape[1] // 2:] = 0\n"
+        "        self.register_buffer('keep', keep)\n\n"
+        "    def forward(self, weight):\n"
+        "        return weight * self.keep\n"
+    )
+    try:
+        cfg = build_config({"plugins": [str(plugin)], "sharing": "test_halves"})
+        net = Learner(cfg, layout(3), 12).actor
+        layer = sharing.agent_layers(net)[0][1]
+        half = layer.weight.shape[1] // 2
+        assert torch.equal(layer.unit_weights()[1, :, half:], torch.zeros_like(layer.unit_weights()[1, :, half:]))
+        assert torch.equal(layer.unit_weights()[0], layer.weight)
+    finally:
+        sharing.SCHEMES.pop("test_halves", None)
+
+
 # ---- bad input -----------------------------------------------------------------------------------
 
 
