@@ -134,6 +134,8 @@ def cmd_eval(args) -> None:
     # does not (zero-shot transfer to more agents), while a centralized critic's do
     try:
         learner.load_actor(payload["learner"])
+    except ValueError as exc:  # per-agent weights for another number of agents
+        raise UserError(f"checkpoint {path}: {exc}") from None
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]

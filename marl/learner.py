@@ -121,13 +121,13 @@ class Learner(nn.Module):
         derived from the layout (action masks) are rebuilt, so another N can load them (zero-shot)."""
         derived = {name for name, _ in self.actor.named_buffers()} - set(self.actor.state_dict())
         state = {k[len("actor."):]: v for k, v in learner_state.items() if k.startswith("actor.")}
-        own = self.actor.state_dict()
-        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        if mismatched and not self.actor.sharing.one_network:
+        saved_units = {int(v.shape[0]) for k, v in state.items()
+                       if k.endswith(("scheme.thresholds", "scheme.binary")) or (k.endswith("weight") and v.dim() == 3)}
+        if saved_units and saved_units != {self.layout.n_agents}:
             raise ValueError(
-                f"this actor has per-agent weights (sharing={self.actor.sharing.name!r}) for a different number of "
-                f"agents than {self.layout.n_agents} (e.g. {mismatched[0]}: saved {tuple(state[mismatched[0]].shape)}, "
-                f"needed {tuple(own[mismatched[0]].shape)}); only sharing=full transfers to another n_agents"
+                f"this actor has per-agent weights (sharing={self.cfg.sharing.name!r}) for {min(saved_units)} agents, "
+                f"not {self.layout.n_agents}; only sharing=full (or full_id with the same N) policies act for "
+                "another n_agents"
             )
         self.actor.load_state_dict({k: v for k, v in state.items() if k not in derived})
 

@@ -353,5 +353,16 @@ def test_per_agent_weights_cannot_act_for_another_number_of_agents():
     cfg = small_config(sharing="masks")
     trained = Learner(cfg, layout(3), 12)
     bigger = Learner(cfg, layout(5), 20)
-    with pytest.raises(ValueError, match=r"per-agent weights \(sharing='masks'\).*only sharing=full transfers"):
+    with pytest.raises(ValueError, match=r"per-agent weights \(sharing='masks'\) for 3 agents, not 5; only sharing=full"):
         bigger.load_actor(trained.state_dict())
+    Learner(cfg, layout(3), 12).load_actor(trained.state_dict())  # the same N loads
+
+
+def test_marl_eval_names_the_agent_count_problem(tmp_path, capsys):
+    from marl.cli import main
+
+    run = tmp_path / "run"
+    train(small_config(out=str(run), sharing="none", total_steps=200))
+    assert main(["eval", str(run), "--n_agents", "4", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "per-agent weights (sharing='none') for 3 agents, not 4" in err
