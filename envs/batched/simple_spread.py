@@ -64,3 +64,9 @@ class SimpleSpreadSim(MPESim):
         words = self.comm[:, self._others]  # [E, N, N-1, dim_c]
         obs = torch.cat([self.vel, self.pos, landmarks, others.reshape(e, n, -1), words.reshape(e, n, -1)], dim=-1)
         return obs.float()
+
+
+def parallel_env(**options):
+    from envs.batched.parallel import BatchedParallelEnv
+
+    return BatchedParallelEnv(SimpleSpreadSim, **options)
