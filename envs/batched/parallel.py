@@ -50,6 +50,8 @@ class BatchedParallelEnv(ParallelEnv):
         if sim.discrete:
             row = torch.zeros(1, sim.n_agents, dtype=torch.long)
             for i, a in enumerate(self.possible_agents):
+                if not self.action_space(a).contains(int(actions[a])):
+                    raise ValueError(f"action {actions[a]!r} of {a} is outside its space {self.action_space(a)}")
                 row[0, i] = int(actions[a])
         else:
             width = sim._act_low.shape[-1]
