@@ -75,6 +75,8 @@ class BatchedSim:
         """[E, S] float32 global state. Default: every agent's unpadded observation, concatenated,
         which is what mpe2's ``state()`` returns (pass ``obs`` to reuse computed observations)."""
         obs = self.observations() if obs is None else obs
+        if self._state_is_flat_obs:  # no padding: the state is a view of the observations
+            return obs.reshape(self.num_envs, -1)
         return obs.reshape(self.num_envs, -1)[:, self._state_index]
 
     # ---- shared ---------------------------------------------------------------------------------
@@ -87,6 +89,7 @@ class BatchedSim:
         lengths = [int(np.prod(self.observation_spaces[a].shape)) for a in self.agents]
         self.obs_lengths = tuple(lengths)
         self.obs_width = max(lengths)
+        self._state_is_flat_obs = min(lengths) == self.obs_width
         self._state_index = torch.as_tensor(
             [i * self.obs_width + j for i, n in enumerate(lengths) for j in range(n)], device=self.device
         )
@@ -143,6 +146,16 @@ class BatchedSim:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "num_envs": self.num_envs, "n_agents": self.n_agents, "device": str(self.device)}
+
+
+def off_diagonal(pairs: torch.Tensor) -> torch.Tensor:
+    """[E, N, N, ...] -> [E, N, N-1, ...]: drops the diagonal, keeping j != i in increasing order.
+    Flattened, the diagonal entries sit every N+1 places, so after dropping the first entry each row
+    of N+1 ends with one; this needs reshapes and one copy instead of a gather."""
+    e, n = pairs.shape[:2]
+    tail = pairs.shape[3:]
+    flat = pairs.reshape(e, n * n, *tail)[:, 1:]
+    return flat.reshape(e, n - 1, n + 1, *tail)[:, :, :n].reshape(e, n, n - 1, *tail)
 
 
 def others_index(n: int, device) -> torch.Tensor:

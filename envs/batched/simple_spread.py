@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from envs.batched.base import others_index
-from envs.batched.mpe import MPESim, uniform_points
+from envs.batched.base import off_diagonal
+from envs.batched.mpe import MPESim, pair_distances, uniform_points
 
 AGENT_SIZE = 0.15
 
@@ -36,7 +36,7 @@ class SimpleSpreadSim(MPESim):
             continuous_actions=continuous_actions, device=device, dtype=dtype,
         )
         self.local_ratio = float(local_ratio)
-        self._others = others_index(n, self.device)
+        self._not_me = ~torch.eye(n, dtype=torch.bool, device=self.device)
 
     def _initial_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         n = self.n_agents
@@ -44,27 +44,24 @@ class SimpleSpreadSim(MPESim):
         return {"pos": pos, "vel": np.zeros((n, 2)), "comm": np.zeros((n, self.dim_c)),
                 "landmarks": uniform_points(rng, n)}
 
-    def _agent_distances(self) -> torch.Tensor:
-        rel = self.agent_offsets()
-        return torch.sqrt((rel * rel).sum(-1))  # [E, N, N]
-
     def _rewards(self) -> torch.Tensor:
-        to_landmarks = self.landmark_offsets()  # [E, N, L, 2]
-        nearest = torch.sqrt((to_landmarks * to_landmarks).sum(-1)).min(dim=1).values  # [E, L]
+        nearest = pair_distances(self.pos, self.landmarks).min(dim=1).values  # [E, L]: closest agent
         global_reward = -nearest.sum(-1, keepdim=True)  # [E, 1]
-        overlap = self._agent_distances() < 2 * AGENT_SIZE
-        overlap.diagonal(dim1=1, dim2=2).fill_(False)
+        overlap = (pair_distances(self.pos, self.pos) < 2 * AGENT_SIZE) & self._not_me
         local = -overlap.sum(-1).to(self.dtype)  # [E, N]
         return global_reward * (1 - self.local_ratio) + local * self.local_ratio
 
     def observations(self) -> torch.Tensor:
         e, n = self.num_envs, self.n_agents
-        landmarks = self.landmark_offsets().reshape(e, n, -1)
-        others = self.agent_offsets()[:, torch.arange(n, device=self.device)[:, None], self._others]  # [E, N, N-1, 2]
-        words = self.comm[:, self._others]  # [E, N, N-1, dim_c]
-        obs = torch.cat([self.vel, self.pos, landmarks, others.reshape(e, n, -1), words.reshape(e, n, -1)], dim=-1)
-        return obs.float()
-
+        # written piece by piece into one float32 buffer: no float64 concatenation of [E, N, 6N]
+        obs = torch.zeros(e, n, 6 * n, dtype=torch.float32, device=self.device)
+        obs[..., 0:2] = self.vel
+        obs[..., 2:4] = self.pos
+        obs[..., 4 : 4 + 2 * n] = self.landmark_offsets().reshape(e, n, 2 * n)
+        others = off_diagonal(self.agent_offsets())
+        obs[..., 4 + 2 * n : 6 * n - 2 * (n - 1)] = others.reshape(e, n, 2 * (n - 1))
+        # the agents are silent: their utterances (the last 2 (N-1) entries) stay zero
+        return obs
 
 def parallel_env(**options):
     from envs.batched.parallel import BatchedParallelEnv
