@@ -9,6 +9,10 @@ time, and plots greedy-eval return against env steps for every run.
 
     .venv/bin/python benchmarks/learning.py [--algos mappo,ippo] [--seeds 0,1,2] [--total-steps 1000000]
                                             [--parallel 2] [--out runs/bench-learning]
+                                            [--backend pettingzoo|batched]
+
+``--backend batched`` trains on the batched simulator (same task, same episodes per seed) and writes
+``results/learning_batched.*`` instead of ``results/learning.*``.
 """
 
 from __future__ import annotations
@@ -33,18 +37,20 @@ COLORS = {"mappo": "tab:blue", "ippo": "tab:orange"}
 MIN_SCORE, GOAL_SCORE, MAX_MINUTES = 0.7, 0.8, 10.0
 
 
-def run_command(algo: str, seed: int, total: int, run_dir: Path, eval_episodes: int) -> list[str]:
+def run_command(algo: str, seed: int, total: int, run_dir: Path, eval_episodes: int,
+                backend: str = "pettingzoo") -> list[str]:
     base = [sys.executable, "-m", "marl.cli"]
     if (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*")):
         return base + ["resume", str(run_dir), "progress=false"]
     return base + [
         "train", "scenario=mpe/simple_spread", f"algo={algo}", f"seed={seed}", f"total_steps={total}",
         "n_agents=3", "max_cycles=25", "continuous_actions=false", f"out={run_dir}", "progress=false",
-        f"eval_every={max(total // 10, 1)}", f"eval_episodes={eval_episodes}",
+        f"eval_every={max(total // 10, 1)}", f"eval_episodes={eval_episodes}", f"backend={backend}",
     ]
 
 
-def run_all(jobs: list[tuple[str, int, Path]], total: int, parallel: int, eval_episodes: int) -> dict[Path, int]:
+def run_all(jobs: list[tuple[str, int, Path]], total: int, parallel: int, eval_episodes: int,
+            backend: str = "pettingzoo") -> dict[Path, int]:
     """Runs the jobs, ``parallel`` at a time; returns each run folder's exit code (0 when skipped)."""
     pending = [j for j in jobs if not (j[2] / "summary.json").is_file()]
     codes = {d: 0 for _, _, d in jobs if (d / "summary.json").is_file()}
@@ -57,7 +63,7 @@ def run_all(jobs: list[tuple[str, int, Path]], total: int, parallel: int, eval_e
             while pending and len(running) < parallel:
                 algo, seed, d = pending.pop(0)
                 d.mkdir(parents=True, exist_ok=True)
-                cmd = run_command(algo, seed, total, d, eval_episodes)
+                cmd = run_command(algo, seed, total, d, eval_episodes, backend)
                 log = open(d / "train.log", "a")
                 print(f"start {' '.join(cmd[1:])}  (log: {d / 'train.log'})", file=sys.stderr)
                 running.append((subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), d, log))
@@ -117,13 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--total-steps", type=int, default=1_000_000)
     p.add_argument("--parallel", type=int, default=2, help="runs at once")
     p.add_argument("--eval-episodes", type=int, default=100)
-    p.add_argument("--out", default="runs/bench-learning")
+    p.add_argument("--out", default=None, help="default runs/bench-learning (runs/bench-learning-batched)")
+    p.add_argument("--backend", default="pettingzoo", choices=["pettingzoo", "batched"],
+                   help="env backend of the training runs (evaluation always uses the mpe2 envs)")
     args = p.parse_args(argv)
+    suffix = "" if args.backend == "pettingzoo" else f"_{args.backend}"
+    args.out = args.out or ("runs/bench-learning" + suffix.replace("_", "-"))
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     out = Path(args.out).resolve()
     jobs = [(a, s, out / f"{a}-s{s}") for a in algos for s in seeds]
-    codes = run_all(jobs, args.total_steps, max(args.parallel, 1), args.eval_episodes)
+    codes = run_all(jobs, args.total_steps, max(args.parallel, 1), args.eval_episodes, args.backend)
 
     rows = []
     for algo, seed, d in jobs:
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                        steps_per_s=s["steps_per_s"], env_steps=s["env_steps"])
         rows.append(row)
 
-    lines = [f"## Learning on mpe/simple_spread (N=3), {args.total_steps:,} env steps per run, "
+    lines = [f"## Learning on mpe/simple_spread (N=3, {args.backend} envs), {args.total_steps:,} env steps per run, "
              f"{args.eval_episodes} greedy eval episodes", "",
              "| algo | seed | final greedy return | normalised score | wall time (min) | steps/s |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -178,15 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    plot(rows, RESULTS / "learning.png")
-    result = {"scenario": "mpe/simple_spread", "n_agents": 3, "max_cycles": 25, "total_steps": args.total_steps,
+    plot(rows, RESULTS / f"learning{suffix}.png")
+    result = {"scenario": "mpe/simple_spread", "backend": args.backend, "n_agents": 3, "max_cycles": 25, "total_steps": args.total_steps,
               "eval_episodes": args.eval_episodes, "parallel": args.parallel, "out": str(out), "runs": rows,
               "per_algo": summary, "target": {"min_score": MIN_SCORE, "goal_score": GOAL_SCORE,
                                               "max_minutes": MAX_MINUTES, "verdict": verdict},
               "references": {"random_return": RANDOM_RETURN, "heuristic_return": HEURISTIC_RETURN}}
-    (RESULTS / "learning.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "learning.md").write_text(text + "\n")
-    print(f"\nplot: {RESULTS / 'learning.png'}")
+    (RESULTS / f"learning{suffix}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"learning{suffix}.md").write_text(text + "\n")
+    print(f"\nplot: {RESULTS / f'learning{suffix}.png'}")
     return 0 if all(c == 0 for c in codes.values()) else 1
 
 

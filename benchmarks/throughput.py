@@ -10,7 +10,16 @@ full MAPPO training, for several numbers of envs E. One env step = one step of o
 Measurements are interleaved (for each repeat, for each E: a, b, c) and the median over repeats is
 reported. Single-threaded torch (``torch.set_num_threads(1)``), as the trainer's default.
 
+Batched simulators (``envs/batched``), second part: (d) ``BatchedVectorEnv.step`` with pre-made random
+actions (the whole adapter: auto-reset, EnvOutput) for E = 16, 64, 256 and N = 3, 10, 30, 100,
+next to (a) at the same N with E=1 (mpe2's rate per env step hardly depends on E); (e) full MAPPO
+training on batched simple_spread N=3 for several E, with the share of each iteration spent
+collecting (env + actor/critic inference) and updating.
+
     .venv/bin/python benchmarks/throughput.py [--envs 1,8,16,32] [--repeats 3] [--seconds 1.0]
+                                              [--batched-envs 16,64,256] [--batched-agents 3,10,30,100]
+                                              [--batched-train-envs 16,64,256] [--skip-pettingzoo]
+                                              [--device cpu]
 """
 
 from __future__ import annotations
@@ -45,11 +54,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_E, TARGET_RATIO = 16, 0.5
 
 
-def raw_env_rate(num_envs: int, seconds: float, seed: int = 0) -> float:
+def raw_env_rate(num_envs: int, seconds: float, seed: int = 0, n_agents: int = 3) -> float:
     """Steps/s of E plain mpe2 ParallelEnvs in a Python loop (actions made before the clock starts)."""
     from mpe2 import simple_spread_v3
 
-    envs = [simple_spread_v3.parallel_env(N=3, max_cycles=25, continuous_actions=False) for _ in range(num_envs)]
+    envs = [simple_spread_v3.parallel_env(N=n_agents, max_cycles=25, continuous_actions=False)
+            for _ in range(num_envs)]
     rng = np.random.default_rng(seed)
     table = [[{a: int(x) for a, x in zip(env.possible_agents, rng.integers(0, 5, len(env.possible_agents)))}
               for _ in range(64)] for env in envs]
@@ -89,20 +99,99 @@ def collect_rate(num_envs: int, seconds: float, seed: int = 0) -> float:
         env.close()
 
 
-def train_rate(num_envs: int, iterations: int, seed: int = 0) -> float:
-    """Median ``steps_per_s`` of a short MAPPO run's iterations after the first (warm-up)."""
+def train_rate(num_envs: int, iterations: int, seed: int = 0, backend: str = "pettingzoo", device: str = "cpu",
+               detail: bool = False):
+    """Median ``steps_per_s`` of a short MAPPO run's iterations after the first (warm-up); with
+    ``detail``, also the median seconds per iteration spent collecting and updating."""
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         cfg = build_config({
             "scenario": SCENARIO, "algo": "mappo", "seed": seed, "num_envs": num_envs, "threads": 1,
             "total_steps": num_envs * 50 * iterations, "ppo": {"rollout_len": 50}, "progress": False,
-            "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1,
+            "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1, "backend": backend,
+            "device": device,
         })
         with contextlib.redirect_stdout(io.StringIO()):  # train() prints its own summary
             train(cfg)
         with open(Path(tmp) / "metrics.csv", newline="") as f:
             rows = list(csv.DictReader(f))
-    rates = [float(r["steps_per_s"]) for r in rows[1:]]
-    return statistics.median(rates)
+    rate = statistics.median(float(r["steps_per_s"]) for r in rows[1:])
+    if not detail:
+        return rate
+    return rate, statistics.median(float(r["collect_s"]) for r in rows[1:]), \
+        statistics.median(float(r["update_s"]) for r in rows[1:])
+
+
+def batched_env_rate(n_agents: int, num_envs: int, seconds: float, seed: int = 0, device: str = "cpu") -> float:
+    """Env steps/s of the batched simple_spread behind its vector-env adapter (random actions made
+    before the clock starts; auto-resets included)."""
+    from envs.factory import make_vector_env
+
+    env = make_vector_env(scenarios.make(SCENARIO, n_agents=n_agents), num_envs, seed=seed, backend="batched",
+                          device=device)
+    gen = torch.Generator().manual_seed(seed)
+    actions = [env.random_actions(gen).to(device) for _ in range(8)]
+    env.reset()
+    for a in actions[:2]:  # warm-up
+        env.step(a)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or steps < 3:
+        env.step(actions[steps % len(actions)])
+        steps += 1
+    sync()
+    return steps * num_envs / (time.perf_counter() - start)
+
+
+def batched_section(args) -> tuple[list[str], dict]:
+    """Tables (d) and (e): batched env rates against mpe2's, and batched MAPPO training."""
+    agents = [int(x) for x in args.batched_agents.split(",") if x.strip()]
+    env_counts = [int(x) for x in args.batched_envs.split(",") if x.strip()]
+    train_envs = [int(x) for x in args.batched_train_envs.split(",") if x.strip()]
+    mpe2 = {n: [] for n in agents}
+    rates = {(n, e): [] for n in agents for e in env_counts}
+    training = {e: [] for e in train_envs}
+    for r in range(args.repeats):
+        for n in agents:
+            # mpe2 at N=100 takes ~0.1 s a step: at least 3 steps
+            mpe2[n].append(raw_env_rate(1, max(args.seconds, 0.4), seed=r, n_agents=n))
+            for e in env_counts:
+                rates[n, e].append(batched_env_rate(n, e, args.seconds, seed=r, device=args.device))
+            print(f"  batched repeat {r + 1}/{args.repeats} N={n}: mpe2 {mpe2[n][-1]:,.0f}, "
+                  + ", ".join(f"E={e} {rates[n, e][-1]:,.0f}" for e in env_counts) + " steps/s", file=sys.stderr)
+        for e in train_envs:
+            training[e].append(train_rate(e, args.train_iters, seed=r, backend="batched", device=args.device,
+                                          detail=True))
+            print(f"  batched repeat {r + 1}/{args.repeats} training E={e}: {training[e][-1][0]:,.0f} steps/s",
+                  file=sys.stderr)
+    med = lambda xs: statistics.median(xs)  # noqa: E731
+    lines = [
+        f"## Batched simulator on {SCENARIO} ({args.device}), env steps/s, median of {args.repeats}",
+        "",
+        "| N | mpe2 (one env) | " + " | ".join(f"batched E={e}" for e in env_counts)
+        + " | " + " | ".join(f"× mpe2 at E={e}" for e in env_counts) + " |",
+        "|---:|---:|" + "---:|" * (2 * len(env_counts)),
+    ]
+    table = {}
+    for n in agents:
+        base = med(mpe2[n])
+        row = {e: med(rates[n, e]) for e in env_counts}
+        table[n] = {"mpe2_steps_per_s": base, "batched_steps_per_s": row,
+                    "speedup": {e: v / base for e, v in row.items()}, "samples": {"mpe2": mpe2[n],
+                    "batched": {e: rates[n, e] for e in env_counts}}}
+        lines.append(f"| {n} | {base:,.1f} | " + " | ".join(f"{row[e]:,.0f}" for e in env_counts) + " | "
+                     + " | ".join(f"{row[e] / base:,.0f}×" for e in env_counts) + " |")
+    lines += ["", f"Full MAPPO training on batched {SCENARIO} (N=3, default config but E), steps/s and seconds "
+              "per iteration:", "",
+              "| E | training steps/s | collect s / iter | update s / iter | update share |", "|---:|---:|---:|---:|---:|"]
+    train_table = {}
+    for e in train_envs:
+        rate = med([t[0] for t in training[e]])
+        col, upd = med([t[1] for t in training[e]]), med([t[2] for t in training[e]])
+        train_table[e] = {"train_steps_per_s": rate, "collect_s": col, "update_s": upd, "samples": training[e]}
+        lines.append(f"| {e} | {rate:,.0f} | {col:.3f} | {upd:.3f} | {upd / (col + upd):.0%} |")
+    lines.append("")
+    return lines, {"env_rates": table, "training": train_table, "device": args.device}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="measurements per (E, kind); medians are reported")
     p.add_argument("--seconds", type=float, default=1.0, help="duration of one raw / collect measurement")
     p.add_argument("--train-iters", type=int, default=6, help="iterations per training measurement (1 warm-up)")
+    p.add_argument("--batched-envs", default="16,64,256", help="E for the batched env rates ('' skips them)")
+    p.add_argument("--batched-agents", default="3,10,30,100", help="N for the batched env rates")
+    p.add_argument("--batched-train-envs", default="16,64,256", help="E for batched MAPPO training rates")
+    p.add_argument("--skip-pettingzoo", action="store_true",
+                   help="only the batched part (the PettingZoo table in throughput.md is kept as it was)")
+    p.add_argument("--device", default="cpu", help="device of the batched env and learner (cpu, cuda)")
     args = p.parse_args(argv)
     if args.train_iters < 2:
         p.error("--train-iters must be >= 2 (the first iteration is left out)")
@@ -120,17 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     runs: dict[int, dict[str, list[float]]] = {e: {"raw": [], "collect": [], "train": []} for e in env_counts}
-    for r in range(args.repeats):
+    for r in range(args.repeats if not args.skip_pettingzoo else 0):
         for e in env_counts:
             runs[e]["raw"].append(raw_env_rate(e, args.seconds, seed=r))
             runs[e]["collect"].append(collect_rate(e, args.seconds, seed=r))
             runs[e]["train"].append(train_rate(e, args.train_iters, seed=r))
             print(f"  repeat {r + 1}/{args.repeats} E={e}: raw {runs[e]['raw'][-1]:.0f}, collect "
                   f"{runs[e]['collect'][-1]:.0f}, train {runs[e]['train'][-1]:.0f} steps/s", file=sys.stderr)
+    batched_lines, batched = batched_section(args) if args.batched_envs.strip() else ([], {})
     wall = time.perf_counter() - t0
 
     results = {}
-    for e, m in runs.items():
+    for e, m in runs.items() if not args.skip_pettingzoo else ():
         med = {k: statistics.median(v) for k, v in m.items()}
         results[e] = {**{f"{k}_steps_per_s": v for k, v in med.items()},
                       "collect_over_raw": med["collect"] / med["raw"], "train_over_raw": med["train"] / med["raw"],
@@ -155,8 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"target: full MAPPO training at E={TARGET_E} ≥ {TARGET_RATIO:.0%} of the raw env rate: "
                      f"not measured (E={TARGET_E} not in --envs)")
     load_after = os.getloadavg()[0]
+    if args.skip_pettingzoo:  # keep the previous PettingZoo table
+        previous = (RESULTS / "throughput.md").read_text() if (RESULTS / "throughput.md").is_file() else ""
+        lines = previous.split("\n## Batched simulator")[0].rstrip("\n").split("\n") if previous else []
+    lines += [""] + batched_lines if batched_lines else []
     lines.append(f"torch threads 1, {os.cpu_count()} CPUs, 1-min load average {load_before:.1f} before / "
-                 f"{load_after:.1f} after, {wall:.0f} s in all")
+                 f"{load_after:.1f} after, {wall:.0f} s in all (other processes share the machine: medians)")
     text = "\n".join(lines)
     print(text)
 
@@ -165,8 +265,14 @@ def main(argv: list[str] | None = None) -> int:
            "train_iters": args.train_iters, "results": {str(e): r for e, r in results.items()},
            "target": {"envs": TARGET_E, "min_train_over_raw": TARGET_RATIO, "verdict": verdict},
            "cpu_count": os.cpu_count(), "torch": torch.__version__, "loadavg_before": load_before,
-           "loadavg_after": load_after, "wall_time_s": wall}
-    (RESULTS / "throughput.json").write_text(json.dumps(out, indent=2))
+           "loadavg_after": load_after, "wall_time_s": wall, "batched": batched}
+    if not args.skip_pettingzoo:
+        (RESULTS / "throughput.json").write_text(json.dumps(out, indent=2))
+    if batched:
+        (RESULTS / "throughput_batched.json").write_text(json.dumps(
+            {**batched, "repeats": args.repeats, "seconds": args.seconds, "train_iters": args.train_iters,
+             "cpu_count": os.cpu_count(), "torch": torch.__version__, "loadavg_before": load_before,
+             "loadavg_after": load_after}, indent=2, default=str))
     (RESULTS / "throughput.md").write_text(text + "\n")
     return 0
 

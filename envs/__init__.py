@@ -2,6 +2,7 @@
 
 from envs.group import EnvStepError
 from envs.layout import Layout, SpaceError
+from envs.factory import BACKENDS, make_vector_env
 from envs.vector import EnvOutput, VectorEnv
 
-__all__ = ["EnvOutput", "EnvStepError", "Layout", "SpaceError", "VectorEnv"]
+__all__ = ["BACKENDS", "EnvOutput", "EnvStepError", "Layout", "SpaceError", "VectorEnv", "make_vector_env"]

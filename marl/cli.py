@@ -24,7 +24,7 @@ class UserError(Exception):
 def cmd_scenarios(args) -> None:
     import scenarios
 
-    rows = [("name", "kind", "agents", "roles", "obs", "actions", "positions", "episode")]
+    rows = [("name", "kind", "agents", "roles", "obs", "actions", "positions", "episode", "batched")]
     for name in scenarios.list():
         sc = scenarios.make(name)
         a = sc.agents[0]
@@ -32,7 +32,7 @@ def cmd_scenarios(args) -> None:
         act = "mixed" if len({repr(s) for s in sc.action_spaces.values()}) > 1 else _space(sc.action_spaces[a])
         roles = ", ".join(f"{r}×{len(m)}" for r, m in sc.teams.items()) if len(sc.teams) <= 3 else f"{len(sc.teams)} seats"
         rows.append((name, sc.spec.kind, str(sc.n_agents), roles, obs, act, "yes" if sc.spec.has_positions else "no",
-                     str(sc.episode_length or "-")))
+                     str(sc.episode_length or "-"), "yes" if sc.spec.has_batched else "no"))
     _print_table(rows)
     print("\nscenario options (key=value on `marl train`):")
     for name in scenarios.list():

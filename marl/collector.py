@@ -17,7 +17,7 @@ from marl.learner import Learner, Rollout
 class Collector:
     """Steps the envs with the current policy and fills a Rollout; carries env state across calls."""
 
-    env: VectorEnv
+    env: VectorEnv  # or envs.batched.BatchedVectorEnv: the same interface
     learner: Learner
     rollout_len: int
     device: torch.device

@@ -180,6 +180,9 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1  # torch intra-op threads; small nets run far slower with more on 2 cores
     workers: int = 0  # subprocess env workers (0: envs in the training process)
+    # env backend: a batched simulator (all envs and agents in tensor ops) or PettingZoo envs; auto takes
+    # the batched one where the scenario has it (and workers=0)
+    backend: Literal["auto", "batched", "pettingzoo"] = "auto"
     restart_failed_envs: bool = False  # recreate an env that raises mid-rollout, dropping its partial episode
     out: str | None = None  # run folder; default runs/<scenario>-<algo>-<seed>-<time>
     checkpoint_every: int = 200_000  # env steps
@@ -206,6 +209,9 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be >= 0 (got {getattr(self, key)})")
         if self.workers > self.num_envs:
             raise ConfigError(f"workers={self.workers} exceeds num_envs={self.num_envs}")
+        if self.backend == "batched" and self.workers:
+            raise ConfigError(f"workers={self.workers} applies to backend=pettingzoo only; the batched backend "
+                              "steps every env in one process (use workers=0)")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"device must be 'cpu' or 'cuda[:i]' (got {self.device!r})")
 
@@ -429,6 +435,10 @@ def build_config(data: dict) -> TrainConfig:
         scenarios.check_overrides(cfg.scenario, cfg.scenario_args)
     except scenarios.ScenarioError as exc:
         raise ConfigError(str(exc)) from None
+    if cfg.backend == "batched" and not scenarios.spec(cfg.scenario).has_batched:
+        batched = [n for n in scenarios.list() if scenarios.spec(n).has_batched]
+        raise ConfigError(f"backend=batched: scenario {cfg.scenario!r} has no batched simulator (those with one: "
+                          f"{', '.join(batched)}); use backend=pettingzoo or auto")
     _check_comm_names(cfg)
     _check_sharing_names(cfg)
     return cfg

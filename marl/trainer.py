@@ -19,7 +19,7 @@ import torch
 import yaml
 
 import scenarios
-from envs import VectorEnv
+from envs.factory import make_vector_env
 from marl import checkpoint as ckpt
 from marl.collector import Collector
 from marl.config import TrainConfig, to_dict
@@ -71,8 +71,8 @@ def train(cfg: TrainConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     config = to_dict(cfg)
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
-    env = VectorEnv(scenario, cfg.num_envs, seed=cfg.seed, workers=cfg.workers, device=device,
-                    restart_failed=cfg.restart_failed_envs)
+    env = make_vector_env(scenario, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, workers=cfg.workers,
+                          device=device, restart_failed=cfg.restart_failed_envs)
     pos_dim = env.pos_dim if env.has_positions else 0
     learner = Learner(cfg, env.layout, env.state_dim, pos_dim, cfg.scenario).to(device)
 
@@ -96,7 +96,7 @@ def train(cfg: TrainConfig) -> Path:
     print(
         f"{cfg.algo.upper()} on {cfg.scenario}{' ' + str(cfg.scenario_args) if cfg.scenario_args else ''}: {env.n_agents} agents, obs {env.obs_dim}, "
         f"state {env.state_dim}, {cfg.critic_kind} critic, {cfg.num_envs} envs x {cfg.ppo.rollout_len} steps per "
-        f"update, {cfg.total_steps:,} env steps -> {run_dir}",
+        f"update, {cfg.total_steps:,} env steps ({env.backend} envs) -> {run_dir}",
         flush=True,
     )
     collector = Collector(env, learner, cfg.ppo.rollout_len, device)

@@ -44,6 +44,24 @@ def _mpe(module: str, **rename: str):
 
 _MPE_COMMON = {"max_cycles": 25, "continuous_actions": False}
 
+
+def _batched(module: str, cls: str):
+    """A lazy constructor of ``envs.batched.<module>.<cls>`` (imported on first use)."""
+
+    def make(**kwargs: Any):
+        return getattr(importlib.import_module(f"envs.batched.{module}"), cls)(**kwargs)
+
+    return make
+
+
+# scenarios with a batched simulator (envs/batched/): name -> (module, class)
+_BATCHED = {
+    "simple_spread": ("simple_spread", "SimpleSpreadSim"),
+    "simple_reference": ("simple_reference", "SimpleReferenceSim"),
+    "simple_speaker_listener": ("simple_speaker_listener", "SimpleSpeakerListenerSim"),
+    "simple_tag": ("simple_tag", "SimpleTagSim"),
+}
+
 _MPE = [
     # name, module, kind, description, reward, extra overrides, renames
     ("simple", "simple_v3", "cooperative", "one agent reaches one landmark", "negative squared distance to the landmark", {}, {}),
@@ -86,6 +104,7 @@ for _name, _module, _kind, _desc, _reward, _extra, _rename in _MPE:
             positions=mpe_positions,
             render_extent=1.0,
             pixels=mpe_pixels,
+            batched=_batched(*_BATCHED[_name]) if _name in _BATCHED else None,
         ),
     )
 
@@ -266,5 +285,6 @@ register(
         # N=3; a live env's own extent is env.unwrapped.render_extent
         render_extent=1.0,
         pixels=lambda env, positions: env.unwrapped.to_pixels(positions),
+        batched=_batched("navigation", "NavigationSim"),
     ),
 )

@@ -45,10 +45,17 @@ class ScenarioSpec:
     global_state: Literal["auto", "obs"] = "auto"
     # optional: (env.unwrapped, positions [N, d]) -> pixel (x, y) [N, 2] in render()'s frame
     pixels: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    # optional: a batched simulator of the same scenario, ``batched(num_envs=, device=, **overrides)``
+    # -> ``envs.batched.BatchedSim``; the trainer uses it with ``backend=auto|batched``
+    batched: Callable[..., Any] | None = None
 
     @property
     def has_positions(self) -> bool:
         return self.positions is not None
+
+    @property
+    def has_batched(self) -> bool:
+        return self.batched is not None
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""Batched ``nav/navigation``: the rules of :class:`envs.navigation.NavigationEnv` (see its module
+docstring) for E envs at once. Initial states come from the same rejection sampler with the same
+random stream, so a seed gives the same episode as the PettingZoo env; the step, the rewards and the
+local-sensing observations (the K nearest visible agents and obstacles, ties broken by index) are
+tensor operations over ``[E, N, N]`` and ``[E, N, M]`` distances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from envs.batched.base import BatchedSim
+from envs.navigation import _SPAWN_MARGIN, _DIRECTIONS, NavigationEnv, _scatter
+
+
+class NavigationSim(BatchedSim):
+    name = "nav/navigation"
+    state_fields = ("pos", "vel", "goals", "obstacles")
+
+    def __init__(self, num_envs: int, device="cpu", dtype=torch.float64, **options):
+        super().__init__(num_envs, device, dtype)
+        ref = NavigationEnv(**options)  # validates the options; its spaces and constants are ours
+        self.params = ref
+        self.n, self.m, self.k = ref.n, ref.n_obstacles, ref.max_neighbours
+        self.max_cycles = ref.max_cycles
+        self.agents = tuple(ref.possible_agents)
+        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
+        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
+        self._finish_spaces()
+        e, n, m = self.num_envs, self.n, self.m
+        self.pos = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.vel = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.goals = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.obstacles = torch.zeros(e, m, 2, dtype=dtype, device=self.device)
+        self._directions = self.tensor(_DIRECTIONS)
+        self._self_pair = torch.eye(n, dtype=torch.bool, device=self.device)
+
+    def _initial_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        p = self.params
+        w, ra, ro = p.world_size, p.agent_radius, p.obstacle_radius
+        inner = w - max(ra, ro)
+        obstacles = _scatter(rng, self.m, w - ro, 2 * ro, what="obstacles")
+        reach = ra + ro + _SPAWN_MARGIN
+        pos = _scatter(rng, self.n, inner, 2 * ra + _SPAWN_MARGIN, obstacles, reach, what="agents")
+        goals = _scatter(rng, self.n, inner, 2 * ra + _SPAWN_MARGIN, obstacles, reach, what="goals")
+        return {"pos": pos, "vel": np.zeros((self.n, 2)), "goals": goals, "obstacles": obstacles.reshape(self.m, 2)}
+
+    # ---- geometry -----------------------------------------------------------------------------------
+    def _geometry(self):
+        """Agent-agent offsets ``p_j - p_i`` [E, N, N, 2] and distances (inf on the diagonal),
+        agent-obstacle offsets [E, N, M, 2] and distances."""
+        rel = self.pos[:, None, :, :] - self.pos[:, :, None, :]
+        dist = torch.sqrt((rel * rel).sum(-1)).masked_fill(self._self_pair, float("inf"))
+        rel_o = self.obstacles[:, None, :, :] - self.pos[:, :, None, :]
+        dist_o = torch.sqrt((rel_o * rel_o).sum(-1))
+        return rel, dist, rel_o, dist_o
+
+    def _soft_overlap(self, dist: torch.Tensor, min_dist: float) -> torch.Tensor:
+        k = self.params.contact_margin
+        return F.softplus((min_dist - dist) / k) * k
+
+    def _advance(self, actions: torch.Tensor) -> None:
+        p = self.params
+        u = actions if p.continuous_actions else self._directions[actions]
+        force = p.accel * u
+        if p.contact_force != 0.0:
+            rel, dist, rel_o, dist_o = self._geometry()
+            if self.n > 1:
+                mag = self._soft_overlap(dist, 2 * p.agent_radius) / dist.clamp(min=1e-9)
+                force = force - p.contact_force * (mag[..., None] * rel).sum(2)
+            if self.m:
+                mag = self._soft_overlap(dist_o, p.agent_radius + p.obstacle_radius) / dist_o.clamp(min=1e-9)
+                force = force - p.contact_force * (mag[..., None] * rel_o).sum(2)
+        vel = self.vel * (1.0 - p.damping) + force / p.mass * p.dt
+        speed = torch.sqrt((vel * vel).sum(-1))
+        vel = vel * torch.clamp(p.max_speed / speed.clamp(min=1e-12), max=1.0)[..., None]
+        pos = self.pos + vel * p.dt
+        lim = p.world_size - p.agent_radius
+        hit = pos.abs() > lim
+        self.pos = pos.clamp(-lim, lim)
+        self.vel = vel.masked_fill(hit, 0.0)
+
+    def _evaluate(self, geo):
+        p = self.params
+        _, dist_a, _, dist_o = geo
+        diff = self.goals - self.pos
+        dist = torch.sqrt((diff * diff).sum(-1))
+        at_goal = dist <= p.goal_radius
+        hits = (dist_a < 2 * p.agent_radius).sum(-1)
+        if self.m:
+            hits = hits + (dist_o < p.agent_radius + p.obstacle_radius).sum(-1)
+        return dist, at_goal, hits
+
+    def _rewards(self) -> torch.Tensor:
+        p = self.params
+        self._geo = self._geometry()  # kept for the observations of the same state
+        dist, at_goal, hits = self._evaluate(self._geo)
+        self._at_goal = at_goal
+        reward = -p.dist_coef * dist + p.goal_reward * at_goal.to(self.dtype) - p.collision_penalty * hits.to(self.dtype)
+        if p.shared_reward:
+            reward = reward.mean(-1, keepdim=True).expand(-1, self.n)
+        return reward
+
+    def _terminal(self) -> torch.Tensor | None:
+        return self._at_goal.all(-1) if self.params.terminate_on_success else None
+
+    def success(self) -> torch.Tensor:
+        """[E] fraction of agents on their goals now."""
+        return self._evaluate(self._geometry())[1].to(self.dtype).mean(-1)
+
+    # ---- observations -------------------------------------------------------------------------------
+    def _nearest_slots(self, rel: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """[E, N, K, 3] slots (present, dx, dy) of the K nearest visible entities (inf = not visible)."""
+        e, n, count = dist.shape
+        k = self.k
+        if k == 0 or count == 0:
+            return torch.zeros(e, n, k, 3, dtype=self.dtype, device=self.device)
+        if count < k:  # fewer entities than slots: pad with invisible ones
+            dist = torch.cat([dist, dist.new_full((e, n, k - count), float("inf"))], dim=-1)
+            rel = torch.cat([rel, rel.new_zeros(e, n, k - count, 2)], dim=2)
+        idx = torch.sort(dist, dim=-1, stable=True).indices[..., :k]
+        present = torch.isfinite(torch.gather(dist, -1, idx))
+        near = torch.take_along_dim(rel, idx[..., None], dim=2) * present[..., None]
+        return torch.cat([present[..., None].to(self.dtype), near], dim=-1)
+
+    def observations(self) -> torch.Tensor:
+        e, n, r = self.num_envs, self.n, self.params.sensing_radius
+        rel, dist, rel_o, dist_o = self._geometry()
+        inf = torch.tensor(float("inf"), dtype=self.dtype, device=self.device)
+        agents = self._nearest_slots(rel, torch.where(dist <= r, dist, inf))
+        obstacles = self._nearest_slots(rel_o, torch.where(dist_o <= r, dist_o, inf))
+        obs = torch.cat([self.vel, self.pos, self.goals - self.pos, agents.reshape(e, n, -1),
+                         obstacles.reshape(e, n, -1)], dim=-1)
+        return obs.float()
+
+    def state(self, obs: torch.Tensor | None = None) -> torch.Tensor:
+        per_agent = torch.cat([self.pos, self.vel, self.goals], dim=-1).reshape(self.num_envs, -1)
+        return torch.cat([per_agent, self.obstacles.reshape(self.num_envs, -1)], dim=-1).float()
+
+    @property
+    def state_dim(self) -> int:
+        return 6 * self.n + 2 * self.m
+
+    def positions(self) -> torch.Tensor:
+        return self.pos.float()
+
+
+def parallel_env(**options):
+    from envs.batched.parallel import BatchedParallelEnv
+
+    return BatchedParallelEnv(NavigationSim, **options)

@@ -1,0 +1,128 @@
+"""A batched simulator as the trainer's vector env: the same ``reset``/``step`` -> ``EnvOutput``
+(fields, shapes, dtypes and meanings) and the same attributes as :class:`envs.VectorEnv`.
+
+Each env's episode e is reset from ``episode_seed(seed, env, e)``, as ``VectorEnv`` resets its
+PettingZoo envs, and the simulators draw their initial states exactly as the PettingZoo envs do: the
+same seed gives the same episodes on either backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from envs.batched.base import BatchedSim
+from envs.group import episode_seed
+from envs.layout import Layout
+from envs.vector import EnvOutput, VectorEnv
+
+
+class BatchedVectorEnv:
+    backend = "batched"
+    has_positions = True
+
+    def __init__(self, scenario, sim: BatchedSim, seed: int = 0):
+        self.scenario = scenario
+        self.sim = sim
+        self.num_envs = sim.num_envs
+        self.device = sim.device
+        self.seed = int(seed)
+        self.layout = Layout.from_spaces(sim.agents, sim.observation_spaces, sim.action_spaces)
+        if self.layout.raw_obs_dim != sim.obs_width:
+            raise ValueError(f"{sim.name}: padded observation width {sim.obs_width} != layout's {self.layout.raw_obs_dim}")
+        self.state_dim = sim.state_dim
+        self.pos_dim = 2
+        e, n = self.num_envs, self.layout.n_agents
+        self._episodes = np.zeros(e, dtype=np.int64)
+        self._returns = torch.zeros(e, n, dtype=torch.float64, device=self.device)
+        self._lengths = torch.zeros(e, dtype=torch.int64, device=self.device)
+        self._alive = torch.ones(e, n, dtype=torch.bool, device=self.device)  # no agent leaves mid-episode
+        self._agent_id = torch.eye(n, device=self.device).expand(e, n, n) if self.layout.agent_id else None
+
+    @property
+    def n_agents(self) -> int:
+        return self.layout.n_agents
+
+    @property
+    def obs_dim(self) -> int:
+        return self.layout.obs_dim
+
+    # ---- episodes and seeds -----------------------------------------------------------------------
+    def _reset_envs(self, env_ids: list[int]) -> None:
+        rngs = [np.random.default_rng(episode_seed(self.seed, k, int(self._episodes[k]))) for k in env_ids]
+        self._episodes[env_ids] += 1
+        self.sim.reset_envs(env_ids, rngs)
+        idx = torch.as_tensor(env_ids, dtype=torch.long, device=self.device)
+        self._returns[idx] = 0.0
+        self._lengths[idx] = 0
+
+    def episode_counts(self) -> np.ndarray:
+        """Episodes started so far by each env (they fix the next reset seeds)."""
+        return self._episodes.copy()
+
+    def set_episode_counts(self, counts) -> None:
+        """Make the next resets use the seeds of episode ``counts[k]`` of env k (for resuming)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.shape != (self.num_envs,):
+            raise ValueError(f"expected {self.num_envs} episode counts, got shape {counts.shape}")
+        self._episodes[:] = counts
+
+    # ---- API --------------------------------------------------------------------------------------
+    def _with_id(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs if self._agent_id is None else torch.cat([obs, self._agent_id], dim=-1)
+
+    def reset(self) -> EnvOutput:
+        self._reset_envs(list(range(self.num_envs)))
+        obs = self.sim.observations()
+        return EnvOutput(obs=self._with_id(obs), state=self.sim.state(obs), alive=self._alive.clone(),
+                         positions=self.sim.positions())
+
+    def step(self, actions: torch.Tensor) -> EnvOutput:
+        """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""
+        reward, terminated, truncated = self.sim.step(actions)
+        e, n = self.num_envs, self.n_agents
+        reward = reward.float()
+        self._returns += reward  # float32 rewards summed in float64, as the PettingZoo adapter does
+        self._lengths += 1
+        final_obs = self.sim.observations()
+        final_state = self.sim.state(final_obs)
+        final_positions = self.sim.positions()
+        done = terminated | truncated
+        out = EnvOutput(
+            obs=final_obs, state=final_state, alive=self._alive.clone(), reward=reward,
+            terminated=terminated[:, None].expand(e, n).clone(), truncated=truncated[:, None].expand(e, n).clone(),
+            final_obs=self._with_id(final_obs), final_state=final_state, done_env=done,
+            dropped_env=torch.zeros(e, dtype=torch.bool, device=self.device),
+            episode_return=torch.where(done[:, None], self._returns, torch.zeros_like(self._returns)),
+            episode_length=torch.where(done, self._lengths, torch.zeros_like(self._lengths)),
+            positions=final_positions, final_positions=final_positions,
+            final_alive=self._alive.clone(),
+        )
+        ended = torch.nonzero(done).flatten().tolist() if bool(done.any()) else []
+        if ended:
+            self._reset_envs(ended)
+            out.obs = self.sim.observations()
+            out.state = self.sim.state(out.obs)
+            out.positions = self.sim.positions()
+        out.obs = self._with_id(out.obs)
+        return out
+
+    random_actions = VectorEnv.random_actions  # needs only layout and num_envs
+
+    def render(self, k: int = 0):
+        raise NotImplementedError("the batched backend does not render; use backend=pettingzoo to record episodes")
+
+    def raw_env(self, k: int = 0):
+        raise NotImplementedError("the batched backend has no PettingZoo env per index; use backend=pettingzoo")
+
+    def keep_final_frames(self):
+        raise NotImplementedError("the batched backend does not render; use backend=pettingzoo to record episodes")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
