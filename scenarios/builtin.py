@@ -268,3 +268,5 @@ register(
         pixels=lambda env, positions: env.unwrapped.to_pixels(positions),
     ),
 )
+
+from scenarios import rrps as _rrps_scenarios  # noqa: E402,F401  (classic/rrps, classic/rrps_vs_bots)
