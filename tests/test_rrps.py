@@ -74,7 +74,7 @@ def test_population_has_at_least_15_distinct_bots():
 def test_bots_behave_as_described():
     assert play("paper", "rock") == 300
     assert play("frequency", "rock") >= 290  # learns to throw paper after one throw
-    assert play("beat_last", "cycle") <= -290  # cycle's next throw beats what beats its last
+    assert play("beat_last", "reverse_cycle") <= -290  # reverse cycle throws what beats beat_last
     assert play("pattern", "cycle") >= 280
     assert play("markov", "reverse_cycle") >= 280
     assert abs(play("uniform", "pattern", throws=1000)) < 120  # nobody exploits uniform random
