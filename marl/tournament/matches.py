@@ -38,6 +38,9 @@ class MatchTask:
     def key(self) -> str:
         return match_key(self.row.name, self.col.name)
 
+    def play(self) -> dict:
+        return play_match(self).to_json()
+
 
 @dataclass
 class MatchResult:
@@ -78,34 +81,31 @@ def schedule(players: list[PlayerSpec], scenario: str, overrides: dict, seats, e
     ]
 
 
-def play_match(task: MatchTask) -> MatchResult:
-    """Play one match in this process (one torch thread); deterministic given the task."""
+def run_episodes(scenario_name: str, overrides: tuple, assignment, episodes: int, seed: int,
+                 greedy: bool = False) -> np.ndarray:
+    """Play ``episodes`` episodes with each (player, seats) of ``assignment`` acting for its seats;
+    returns every agent's episode return ``[episodes, N]``. Deterministic given the arguments."""
     from envs import VectorEnv
 
-    start = time.perf_counter()
     torch.set_num_threads(1)
-    torch.manual_seed(task.seed)  # sampled policy actions
-    overrides = dict(task.overrides)
-    scenario = _scenario(task.scenario, task.overrides)
-    n_envs = min(task.episodes, MAX_ENVS)
-    env = VectorEnv(scenario, n_envs, seed=task.seed)
-    row_seats, col_seats = (list(s) for s in task.seats)
+    torch.manual_seed(seed)  # sampled policy actions
+    scenario = _scenario(scenario_name, overrides)
+    n_envs = min(episodes, MAX_ENVS)
+    env = VectorEnv(scenario, n_envs, seed=seed)
     controllers = [
-        (make_controller(task.row, env, task.scenario, overrides, row_seats, task.seed * 2 + 1 & 0xFFFFFFFF,
-                         task.greedy), row_seats),
-        (make_controller(task.col, env, task.scenario, overrides, col_seats, task.seed * 2 + 2 & 0xFFFFFFFF,
-                         task.greedy), col_seats),
+        (make_controller(player, env, scenario_name, dict(overrides), list(seats),
+                         (seed * 31 + slot + 1) & 0xFFFFFFFF, greedy), list(seats))
+        for slot, (player, seats) in enumerate(assignment)
     ]
     # env k plays episodes k, k + E, k + 2E, ... (its c-th reset uses the seed of (match seed, k, c))
     current = list(range(n_envs))
-    row_returns: dict[int, float] = {}
-    col_returns: dict[int, float] = {}
+    returns: dict[int, np.ndarray] = {}
     try:
         out = env.reset()
         for k in range(n_envs):
             for ctrl, _ in controllers:
                 ctrl.episode_started(k, k)
-        while len(row_returns) < task.episodes:
+        while len(returns) < episodes:
             actions = None
             for ctrl, seats in controllers:
                 chosen = ctrl.act(out)
@@ -114,24 +114,29 @@ def play_match(task: MatchTask) -> MatchResult:
                 actions[:, seats] = chosen[:, seats]
             out = env.step(actions)
             for k in torch.nonzero(out.done_env).flatten().tolist():
-                episode = current[k]
-                if episode < task.episodes:
-                    ret = out.episode_return[k].double()
-                    row_returns[episode] = float(ret[row_seats].mean())
-                    col_returns[episode] = float(ret[col_seats].mean())
+                if current[k] < episodes:
+                    returns[current[k]] = out.episode_return[k].double().numpy().copy()
                 current[k] += n_envs
                 for ctrl, _ in controllers:
                     ctrl.episode_started(k, current[k])
     finally:
         env.close()
-    order = range(task.episodes)
-    return MatchResult(task.key, task.row.name, task.col.name, task.seed, [row_returns[e] for e in order],
-                       [col_returns[e] for e in order], seconds=time.perf_counter() - start)
+    return np.stack([returns[e] for e in range(episodes)])
 
 
-def play_match_safely(task: MatchTask) -> tuple[str, object]:
+def play_match(task: MatchTask) -> MatchResult:
+    """Play one match in this process; deterministic given the task."""
+    start = time.perf_counter()
+    row_seats, col_seats = (list(s) for s in task.seats)
+    returns = run_episodes(task.scenario, task.overrides, ((task.row, row_seats), (task.col, col_seats)),
+                           task.episodes, task.seed, task.greedy)
+    return MatchResult(task.key, task.row.name, task.col.name, task.seed, returns[:, row_seats].mean(1).tolist(),
+                       returns[:, col_seats].mean(1).tolist(), seconds=time.perf_counter() - start)
+
+
+def play_match_safely(task) -> tuple[str, object]:
     """("ok", result as a dict) or ("error", traceback text): exceptions cross process boundaries as text."""
     try:
-        return "ok", play_match(task).to_json()
+        return "ok", task.play()
     except Exception as exc:  # reported and retried by the tournament, never dropped
         return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
