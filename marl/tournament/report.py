@@ -11,6 +11,7 @@ the payoff heatmap ordered by Elo and ``ratings.png`` compares the ratings.
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: Rat
         })
     if roles and len(roles) == 2 and roles[0] != roles[1]:
         S = payoff.role_mean.copy()
-        row_means = np.nanmean(np.where(np.isfinite(S), S, np.nan), axis=1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a player with no finished match: NaN row
+            row_means = np.nan_to_num(np.nanmean(np.where(np.isfinite(S), S, np.nan), axis=1))
         S = np.where(np.isfinite(S), S, row_means[:, None])  # unplayed self-play cells: the row's mean
         avt = agent_vs_task(np.nan_to_num(S))
         for i, row in enumerate(rows):

@@ -19,6 +19,15 @@ def _append(path: Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
+def _end_last_line(path: Path) -> None:
+    """A line cut short by a kill gets its newline, so the next record starts on a line of its own."""
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
 def _read(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -35,6 +44,8 @@ class ResultStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        for name in (RESULTS, FAILURES):
+            _end_last_line(self.folder / name)
 
     def add(self, result: dict) -> None:
         _append(self.folder / RESULTS, result)
