@@ -162,6 +162,13 @@ def test_a_trained_checkpoint_plays_against_bots(tmp_path, rrps_checkpoint):
     s = run_tournament(rrps(tmp_path / "ck", players=str(rrps_checkpoint.parent / "rrps-*"), bots="rock,paper",
                             overrides={"num_throws": 20}))
     assert "rrps-gru" in s["payoff"].players and not s["failed"]
+    assert not any(k.startswith("nash_as_") for k in s["ratings"][0])  # rrps's two seats are alike
+    # sampled policy actions replay exactly, whichever process loads the actor first
+    pool = run_tournament(rrps(tmp_path / "ck2", players=str(rrps_checkpoint), bots="rock,paper,uniform",
+                               overrides={"num_throws": 20}, workers=2))
+    alone = run_tournament(rrps(tmp_path / "ck3", players=str(rrps_checkpoint), bots="rock,paper,uniform",
+                                overrides={"num_throws": 20}, workers=0))
+    np.testing.assert_array_equal(pool["payoff"].mean, alone["payoff"].mean)
 
 
 def test_a_checkpoint_that_does_not_fit_is_named_with_the_mismatch(tmp_path, rrps_checkpoint):

@@ -88,7 +88,6 @@ def run_episodes(scenario_name: str, overrides: tuple, assignment, episodes: int
     from envs import VectorEnv
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)  # sampled policy actions
     scenario = _scenario(scenario_name, overrides)
     n_envs = min(episodes, MAX_ENVS)
     env = VectorEnv(scenario, n_envs, seed=seed)
@@ -97,6 +96,9 @@ def run_episodes(scenario_name: str, overrides: tuple, assignment, episodes: int
                          (seed * 31 + slot + 1) & 0xFFFFFFFF, greedy), list(seats))
         for slot, (player, seats) in enumerate(assignment)
     ]
+    # seeded after the controllers exist: building an actor the first time in a process draws from
+    # torch's generator (weight init), a cached one does not
+    torch.manual_seed(seed)  # sampled policy actions
     # env k plays episodes k, k + E, k + 2E, ... (its c-th reset uses the seed of (match seed, k, c))
     current = list(range(n_envs))
     returns: dict[int, np.ndarray] = {}

@@ -29,8 +29,10 @@ class RatingOptions:
     elo_prior: float = 1e-2
 
 
-def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: RatingOptions | None = None) -> list[dict]:
-    """One dict per player, sorted by Elo (best first)."""
+def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: RatingOptions | None = None,
+                    distinct_roles: bool = False) -> list[dict]:
+    """One dict per player, sorted by Elo (best first). ``distinct_roles``: the two roles are not
+    interchangeable (simple_tag's 3 adversaries vs 1 prey), so agent-vs-task per role is added."""
     opt = options or RatingOptions()
     players = payoff.players
     if len(players) < 2:
@@ -44,6 +46,7 @@ def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: Rat
         win_rate = np.where(payoff.games > 0, payoff.wins / np.maximum(payoff.games, 1), 0.5)
     np.fill_diagonal(win_rate, 0.5)
     alpha = alpharank(win_rate, alpha=opt.alpha, m=opt.m)
+    alpha = np.where(alpha < 1e-12, 0.0, alpha)  # round-off of the stationary solve
     filled = np.where(np.isfinite(payoff.mean), payoff.mean, 0.0)
     pop = population_metrics(filled)
     rows = []
@@ -57,7 +60,7 @@ def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: Rat
             "avg_return": pop.average_return[i], "worst_case_return": pop.worst_case_return[i],
             "exploitability": pop.exploitability[i], "best_responder": players[pop.best_responder[i]],
         })
-    if roles and len(roles) == 2 and roles[0] != roles[1]:
+    if distinct_roles and roles and len(roles) == 2:
         S = payoff.role_mean.copy()
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a player with no finished match: NaN row

@@ -94,6 +94,14 @@ def roles_and_seats(scenario) -> tuple[list[str], tuple[tuple[int, ...], tuple[i
     return roles, seats  # type: ignore[return-value]
 
 
+def roles_differ(scenario, roles: list[str]) -> bool:
+    """Whether the two sides differ (sizes or spaces), as in simple_tag; rrps's two seats do not."""
+    a, b = (scenario.teams[r] for r in roles)
+    return len(a) != len(b) or any(
+        scenario.observation_spaces[x] != scenario.observation_spaces[y]
+        or scenario.action_spaces[x] != scenario.action_spaces[y] for x, y in zip(a, b))
+
+
 def build_population(cfg: TournamentConfig) -> list[PlayerSpec]:
     players = unique_names(checkpoint_players(cfg.players) + bot_players(cfg.scenario, cfg.bots))
     if len(players) < 2:
@@ -180,7 +188,8 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     results = store.results()
     names = [p.name for p in players]
     payoff = build_payoff(names, results)
-    rows = compute_ratings(payoff, roles, RatingOptions(alpha=cfg.alpha, m=cfg.m))
+    rows = compute_ratings(payoff, roles, RatingOptions(alpha=cfg.alpha, m=cfg.m),
+                           distinct_roles=roles_differ(scenario, roles))
     info = {**_settings(cfg), "backend": cfg.backend, "alpha": cfg.alpha, "m": cfg.m,
             "matches_total": len(tasks), "matches_done": sum(t.key in results for t in tasks)}
     report = write_report(out, payoff, rows, info, failures)
