@@ -3,9 +3,11 @@
 For an antisymmetric meta-game ``A`` (``A[i, j]``: how much i beats j, ``A = -A.T``) the
 symmetric zero-sum game has value 0, and a mixture p is an equilibrium exactly when no pure
 player beats it: ``A p <= 0``. Among these (a polytope) the maximum-entropy one is unique; the
-Nash-averaged skill is ``A p*`` (0 for players in its support, negative outside). Because copies
-of a player share one mass in the maximum-entropy equilibrium, adding copies leaves everyone's
-skill unchanged, which is the point of the method.
+Nash-averaged skill is ``A p*`` (0 for players in its support, negative outside). Copies of a
+player share one mass in the maximum-entropy equilibrium and ``A p*`` only sees their total, so
+adding copies leaves everyone's skill unchanged, which is the point of the method. (This is exact
+when the game without copies has a unique equilibrium, the generic case; tests check it on RPS,
+a 4-player game and random games.)
 
 Agent-vs-task uses the zero-sum game between agents (rows, maximising ``S``) and tasks (columns):
 maximum-entropy maxmin strategies p* for agents and q* for tasks; agent skill ``S q*`` and task
