@@ -5,6 +5,8 @@
     marl train [config=file.yaml] key=value ...
     marl eval RUN_DIR [--episodes 20] [--render] [--n_agents 10]
     marl resume RUN_DIR
+    marl tournament scenario=NAME players=RUN_GLOB bots=all episodes=20 [backend=ray] [--resume]
+    marl crossplay scenario=NAME teams=RUN_GLOB
 """
 
 from __future__ import annotations
@@ -155,6 +157,18 @@ def cmd_eval(args) -> None:
     (run / "eval.json").write_text(json.dumps(result, indent=2))
 
 
+def cmd_tournament(args) -> int:
+    from marl.tournament.commands import tournament_command
+
+    return tournament_command(args.overrides, resume=args.resume)
+
+
+def cmd_crossplay(args) -> int:
+    from marl.tournament.commands import crossplay_command
+
+    return crossplay_command(args.overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="marl", description="mosaic-marl: cooperative multi-agent RL on PettingZoo")
     sub = p.add_subparsers(dest="command", required=True)
@@ -182,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--channel-noise", type=float, default=0.0, help="std of noise on the senders' shared features")
     s.add_argument("--channel-delay", action="store_true", help="messages are one step old")
     s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("tournament", help="rank players and bots: payoff matrix, Elo, OpenSkill, Nash, alpha-rank")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.add_argument("--resume", action="store_true", help="play only the matches missing from out=FOLDER")
+    s.set_defaults(func=cmd_tournament)
+    s = sub.add_parser("crossplay", help="cooperative cross-play between independently trained teams")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.set_defaults(func=cmd_crossplay)
     return p
 
 
@@ -191,19 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     from envs import SpaceError
     from marl.checkpoint import CheckpointError
     from marl.guards import NonFiniteError
+    from marl.tournament import USER_ERRORS as TOURNAMENT_ERRORS
     from marl.trainer import RunSetupError
 
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
-            CommError, NonFiniteError) as exc:
+            CommError, NonFiniteError, *TOURNAMENT_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; the latest checkpoint and metrics.csv are kept", file=sys.stderr)
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

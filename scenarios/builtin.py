@@ -288,3 +288,5 @@ register(
         batched=_batched("navigation", "NavigationSim"),
     ),
 )
+
+from scenarios import rrps as _rrps_scenarios  # noqa: E402,F401  (classic/rrps, classic/rrps_vs_bots)
