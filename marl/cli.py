@@ -5,6 +5,9 @@
     marl train [config=file.yaml] key=value ...
     marl eval RUN_DIR [--episodes 20] [--render] [--n_agents 10]
     marl resume RUN_DIR
+    marl bench SUITE.yaml [backend=local|ray] [workers=N] [budget=NAME] [--resume]
+    marl report BENCH_DIR
+    marl sweep SWEEP.yaml [backend=ray]
 """
 
 from __future__ import annotations
@@ -180,7 +183,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--channel-noise", type=float, default=0.0, help="std of noise on the senders' shared features")
     s.add_argument("--channel-delay", action="store_true", help="messages are one step old")
     s.set_defaults(func=cmd_eval)
+    _add_bench_parsers(sub)
     return p
+
+
+def _add_bench_parsers(sub) -> None:
+    from marl.bench import commands
+
+    s = sub.add_parser("bench", help="run a benchmark suite (a grid of runs) and write its report")
+    s.add_argument("suite", help="suite file, e.g. suites/cooperative-mpe.yaml")
+    s.add_argument("options", nargs="*", metavar="key=value",
+                   help="; ".join(f"{k}: {v}" for k, v in commands.BENCH_OPTIONS.items()))
+    s.add_argument("--resume", action="store_true", help="run only the cells that have not finished")
+    s.set_defaults(func=commands.cmd_bench)
+    s = sub.add_parser("report", help="aggregate a bench folder again: report.md, report.json, PNGs")
+    s.add_argument("bench_dir")
+    s.add_argument("--reps", type=int, default=None, help="bootstrap resamples (default: the suite's)")
+    s.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the suite's)")
+    s.set_defaults(func=commands.cmd_report)
+    s = sub.add_parser("sweep", help="hyperparameter search with Ray Tune (ASHA early stopping)")
+    s.add_argument("sweep_file", help="sweep file, e.g. suites/sweep-lr.yaml")
+    s.add_argument("options", nargs="*", metavar="key=value", help="backend=ray, num_samples=N, out=DIR, ...")
+    s.set_defaults(func=commands.cmd_sweep)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,17 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     from marl.guards import NonFiniteError
     from marl.trainer import RunSetupError
 
+    from marl.bench import BenchError
+
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
-    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
+        code = args.func(args)
+    except (UserError, ConfigError, BenchError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
             CommError, NonFiniteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; the latest checkpoint and metrics.csv are kept", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -163,9 +163,9 @@ def _int_list(source: str, key: str, value) -> list[int]:
 
 
 def parse_suite(data: Any, source: str = "<suite>", budget: Any = None, seeds: Any = None,
-                tasks: Any = None) -> Suite:
-    """A validated Suite from a YAML mapping; ``budget``, ``seeds`` and ``tasks`` (a subset of the
-    task names) override the file's."""
+                tasks: Any = None, grid: dict | None = None) -> Suite:
+    """A validated Suite from a YAML mapping; ``budget``, ``seeds``, ``tasks`` (a subset of the
+    task names) and ``grid`` (axis -> values, for axes the suite has) override the file's."""
     if not isinstance(data, dict):
         _fail(source, f"must hold a mapping of keys, not {type(data).__name__}")
     _check_keys(source, "the suite", data, SUITE_KEYS)
@@ -226,9 +226,13 @@ def parse_suite(data: Any, source: str = "<suite>", budget: Any = None, seeds: A
                 _fail(source, f"unknown task {t!r}; tasks in this suite: {', '.join(task_objs)}")
         task_objs = {t: task_objs[t] for t in wanted}
 
-    grid = data.get("grid") or {}
-    if not isinstance(grid, dict):
-        _fail(source, f"grid must map config keys to lists of values (got {type(grid).__name__})")
+    file_grid = data.get("grid") or {}
+    if not isinstance(file_grid, dict):
+        _fail(source, f"grid must map config keys to lists of values (got {type(file_grid).__name__})")
+    for axis, values in (grid or {}).items():
+        if axis not in file_grid:
+            _fail(source, f"grid.{axis}: the suite has no axis {axis!r}; its axes: {', '.join(file_grid) or 'none'}")
+    grid = {**file_grid, **{k: (v if isinstance(v, list) else [v]) for k, v in (grid or {}).items()}}
     for axis, values in grid.items():
         if str(axis).split(".")[0] in RUNNER_KEYS:
             _fail(source, f"grid axis {axis!r} is not allowed: seeds and budget have their own keys")
