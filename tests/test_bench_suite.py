@@ -225,3 +225,28 @@ def test_ray_backend_gives_the_same_numbers(smoke_bench, tmp_path):
     for key in ("aggregate", "per_task", "probability_of_improvement", "sample_efficiency", "normalisation"):
         assert remote[key] == local[key], key
     assert not math.isnan(remote["aggregate"]["mappo"]["IQM"][0])
+
+
+@pytest.mark.slow
+def test_sweep_on_ray_tune_with_asha(tmp_path):
+    pytest.importorskip("ray.tune")
+    sweep = {"name": "tiny", "base": {"scenario": "mpe/simple_spread", "num_envs": 2, "ppo.rollout_len": 25,
+                                      "ppo.epochs": 1, "actor.hidden": 16, "critic.hidden": 16, "eval_episodes": 2},
+             "total_steps": 200, "metric": "episode_return_mean", "num_samples": 4,
+             "search_space": {"lr": {"loguniform": [1.0e-4, 3.0e-3]}},
+             "asha": {"grace_period": 1, "reduction_factor": 2}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "workers=2", f"out={out}"]) == 0
+    with open(out / "trials.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    assert len(trials) == 4
+    assert {t["status"] for t in trials} <= {"completed", "stopped by ASHA"}
+    assert any(t["status"] == "completed" for t in trials)
+    for t in trials:
+        assert 1e-4 <= float(t["lr"]) <= 3e-3
+        run = out / t["trial"]
+        assert (run / "metrics.csv").is_file() and (run / "config.yaml").is_file()
+    assert "Rerun the best trial" in (out / "sweep.md").read_text()
+    assert main(["sweep", str(path), "backend=local"]) == 2

@@ -220,7 +220,7 @@ def write_results(sweep: dict, grid, sweep_dir: Path, iterations: int) -> int:
     for result in grid:
         params = {k: v for k, v in result.config.items() if k != "__sweep"}
         last = (result.metrics or {})
-        rows.append({"trial": (result.path or "").rsplit("/", 1)[-1], **params, metric: last.get(metric, float("nan")),
+        rows.append({"trial": f"trial-{(result.metrics or {}).get('trial_id', '?')}", **params, metric: last.get(metric, float("nan")),
                      "iterations": last.get("training_iteration", 0),
                      "status": "error" if result.error else ("completed" if last.get("training_iteration", 0) >= iterations
                                                              else "stopped by ASHA"),
