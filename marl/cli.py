@@ -7,6 +7,9 @@
     marl resume RUN_DIR
     marl tournament scenario=NAME players=RUN_GLOB bots=all episodes=20 [backend=ray] [--resume]
     marl crossplay scenario=NAME teams=RUN_GLOB
+    marl bench SUITE.yaml [backend=local|ray] [workers=N] [budget=NAME] [--resume]
+    marl report BENCH_DIR
+    marl sweep SWEEP.yaml [backend=ray]
 """
 
 from __future__ import annotations
@@ -203,7 +206,28 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("crossplay", help="cooperative cross-play between independently trained teams")
     s.add_argument("overrides", nargs="*", metavar="key=value")
     s.set_defaults(func=cmd_crossplay)
+    _add_bench_parsers(sub)
     return p
+
+
+def _add_bench_parsers(sub) -> None:
+    from marl.bench import commands
+
+    s = sub.add_parser("bench", help="run a benchmark suite (a grid of runs) and write its report")
+    s.add_argument("suite", help="suite file, e.g. suites/cooperative-mpe.yaml")
+    s.add_argument("options", nargs="*", metavar="key=value",
+                   help="; ".join(f"{k}: {v}" for k, v in commands.BENCH_OPTIONS.items()))
+    s.add_argument("--resume", action="store_true", help="run only the cells that have not finished")
+    s.set_defaults(func=commands.cmd_bench)
+    s = sub.add_parser("report", help="aggregate a bench folder again: report.md, report.json, PNGs")
+    s.add_argument("bench_dir")
+    s.add_argument("--reps", type=int, default=None, help="bootstrap resamples (default: the suite's)")
+    s.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the suite's)")
+    s.set_defaults(func=commands.cmd_report)
+    s = sub.add_parser("sweep", help="hyperparameter search with Ray Tune (ASHA early stopping)")
+    s.add_argument("sweep_file", help="sweep file, e.g. suites/sweep-lr.yaml")
+    s.add_argument("options", nargs="*", metavar="key=value", help="backend=ray, num_samples=N, out=DIR, ...")
+    s.set_defaults(func=commands.cmd_sweep)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,20 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     from envs import SpaceError
     from marl.checkpoint import CheckpointError
     from marl.guards import NonFiniteError
+    from marl.bench import BenchError
     from marl.tournament import USER_ERRORS as TOURNAMENT_ERRORS
     from marl.trainer import RunSetupError
 
     args = build_parser().parse_args(argv)
     try:
-        rc = args.func(args)
-    except (UserError, ConfigError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
+        code = args.func(args)
+    except (UserError, ConfigError, BenchError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
             CommError, NonFiniteError, *TOURNAMENT_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; the latest checkpoint and metrics.csv are kept", file=sys.stderr)
         return 130
-    return rc if isinstance(rc, int) else 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
