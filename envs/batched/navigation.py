@@ -1,7 +1,7 @@
 """Batched ``nav/navigation``: the rules of :class:`envs.navigation.NavigationEnv` (see its module
 docstring) for E envs at once. Initial states come from the same rejection sampler with the same
 random stream, so a seed gives the same episode as the PettingZoo env; the step, the rewards and the
-local-sensing observations (the K nearest visible agents and obstacles, ties broken by index) are
+local-sensing observations (the K nearest visible agents and obstacles) are
 tensor operations over ``[E, N, N]`` and ``[E, N, M]`` distances.
 """
 
@@ -36,6 +36,7 @@ class NavigationSim(BatchedSim):
         self.obstacles = torch.zeros(e, m, 2, dtype=dtype, device=self.device)
         self._directions = self.tensor(_DIRECTIONS)
         self._self_pair = torch.eye(n, dtype=torch.bool, device=self.device)
+        self._geo_key = None
 
     def _initial_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         p = self.params
@@ -49,9 +50,16 @@ class NavigationSim(BatchedSim):
 
     # ---- geometry -----------------------------------------------------------------------------------
     def _geometry(self):
-        """Agent-agent distances [E, N, N] (inf on the diagonal) and agent-obstacle distances [E, N, M]."""
-        dist = pair_distances(self.pos, self.pos).masked_fill(self._self_pair, float("inf"))
-        return dist, pair_distances(self.pos, self.obstacles)
+        """Agent-agent distances [E, N, N] (inf on the diagonal) and agent-obstacle distances [E, N, M].
+        Computed once per state: a step's rewards and observations and the next step's contact forces
+        share them (the key notices new or in-place-modified position tensors)."""
+        # the key holds the tensors themselves (not their ids, which Python may reuse once freed)
+        key = (self.pos, self.pos._version, self.obstacles, self.obstacles._version)
+        old = self._geo_key
+        if old is None or not (old[0] is key[0] and old[1] == key[1] and old[2] is key[2] and old[3] == key[3]):
+            dist = pair_distances(self.pos, self.pos).masked_fill(self._self_pair, float("inf"))
+            self._geo, self._geo_key = (dist, pair_distances(self.pos, self.obstacles)), key
+        return self._geo
 
     def _soft_overlap(self, dist: torch.Tensor, min_dist: float) -> torch.Tensor:
         return soft_penetration(dist, min_dist, self.params.contact_margin)
@@ -93,8 +101,7 @@ class NavigationSim(BatchedSim):
 
     def _rewards(self) -> torch.Tensor:
         p = self.params
-        self._geo = self._geometry()  # kept for the observations of the same state
-        dist, at_goal, hits = self._evaluate(self._geo)
+        dist, at_goal, hits = self._evaluate(self._geometry())
         self._at_goal = at_goal
         reward = -p.dist_coef * dist + p.goal_reward * at_goal.to(self.dtype) - p.collision_penalty * hits.to(self.dtype)
         if p.shared_reward:
@@ -120,7 +127,9 @@ class NavigationSim(BatchedSim):
             dist = torch.cat([dist, dist.new_full((e, n, k - count), float("inf"))], dim=-1)
             points = torch.cat([points, points.new_zeros(e, k - count, 2)], dim=1)
             count = k
-        idx = torch.sort(dist, dim=-1, stable=True).indices[..., :k]  # [E, N, K]
+        # the k smallest, nearest first; among exactly equal distances topk may pick either, which
+        # changes nothing for invisible entities (their slots are zero) and has probability zero otherwise
+        idx = torch.topk(dist, k, dim=-1, largest=False, sorted=True).indices  # [E, N, K]
         present = torch.isfinite(torch.gather(dist, -1, idx))
         chosen = torch.take_along_dim(points[:, None].expand(e, n, count, 2), idx[..., None], dim=2)
         near = (chosen - self.pos[:, :, None, :]) * present[..., None]
