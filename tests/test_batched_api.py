@@ -137,3 +137,19 @@ def test_batched_env_runs_on_the_requested_device_dtype():
     out = env.step(env.random_actions()) if env.reset() is not None else None
     assert out.obs.dtype == torch.float32 and out.episode_return.dtype == torch.float64
     assert out.episode_length.dtype == torch.int64 and out.alive.dtype == torch.bool
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", BATCHED)
+def test_batched_env_on_cuda_matches_cpu(name):
+    sc = scenarios.make(name)
+    cpu, gpu = make_vector_env(sc, 8, seed=2), make_vector_env(sc, 8, seed=2, device="cuda")
+    a, b = cpu.reset(), gpu.reset()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        actions = cpu.random_actions(gen)
+        a, b = cpu.step(actions), gpu.step(actions.cuda())
+        assert b.obs.is_cuda
+        torch.testing.assert_close(b.obs.cpu(), a.obs, atol=1e-5, rtol=0)
+        torch.testing.assert_close(b.reward.cpu(), a.reward, atol=1e-5, rtol=0)
+        assert torch.equal(b.done_env.cpu(), a.done_env)

@@ -135,3 +135,25 @@ def test_spread_at_thirty_agents_matches_mpe2():
     for step in range(25):
         actions = reference.random_actions(gen)
         _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")
+
+
+@pytest.mark.parametrize(("name", "overrides"), [CASES[2], CASES[9]], ids=[IDS[2], IDS[9]])
+def test_large_batch_contact_path_matches_mpe2(name, overrides, monkeypatch):
+    """The path large batches take (far pairs skip the exp; normally from 50,000 pairs) also agrees."""
+    import envs.batched.mpe as mpe
+
+    monkeypatch.setattr(mpe, "_SPARSE_FROM", 0)
+    test_copied_mpe2_state_steps_like_mpe2(name, overrides)
+
+
+@pytest.mark.slow
+def test_spread_at_a_hundred_agents_matches_mpe2():
+    """N=100 (mpe2 needs ~3 s for the episode)."""
+    sc = scenarios.make("mpe/simple_spread", n_agents=100)
+    reference = VectorEnv(sc, 1, seed=8)
+    batched = make_vector_env(sc, 1, seed=8, backend="batched")
+    _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
+    gen = torch.Generator().manual_seed(0)
+    for step in range(25):
+        actions = reference.random_actions(gen)
+        _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")

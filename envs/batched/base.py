@@ -15,7 +15,7 @@ states, rewards and positions come out as float32, as the PettingZoo adapter pro
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -143,9 +143,6 @@ class BatchedSim:
         if terminal is None:
             return reward, torch.zeros_like(out_of_time), out_of_time
         return reward, terminal, out_of_time & ~terminal
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "num_envs": self.num_envs, "n_agents": self.n_agents, "device": str(self.device)}
 
 
 def off_diagonal(pairs: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Batched ``nav/navigation``: the rules of :class:`envs.navigation.NavigationEnv` (see its module
 docstring) for E envs at once. Initial states come from the same rejection sampler with the same
 random stream, so a seed gives the same episode as the PettingZoo env; the step, the rewards and the
-local-sensing observations (the K nearest visible agents and obstacles, ties broken by index) are
+local-sensing observations (the K nearest visible agents and obstacles) are
 tensor operations over ``[E, N, N]`` and ``[E, N, M]`` distances.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from envs.batched.base import BatchedSim
+from envs.batched.mpe import pair_distances, soft_penetration
 from envs.navigation import _SPAWN_MARGIN, _DIRECTIONS, NavigationEnv, _scatter
 
 
@@ -36,6 +36,7 @@ class NavigationSim(BatchedSim):
         self.obstacles = torch.zeros(e, m, 2, dtype=dtype, device=self.device)
         self._directions = self.tensor(_DIRECTIONS)
         self._self_pair = torch.eye(n, dtype=torch.bool, device=self.device)
+        self._geo_key = None
 
     def _initial_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         p = self.params
@@ -49,32 +50,37 @@ class NavigationSim(BatchedSim):
 
     # ---- geometry -----------------------------------------------------------------------------------
     def _geometry(self):
-        """Agent-agent offsets ``p_j - p_i`` [E, N, N, 2] and distances (inf on the diagonal),
-        agent-obstacle offsets [E, N, M, 2] and distances."""
-        rel = self.pos[:, None, :, :] - self.pos[:, :, None, :]
-        dist = torch.sqrt((rel * rel).sum(-1)).masked_fill(self._self_pair, float("inf"))
-        rel_o = self.obstacles[:, None, :, :] - self.pos[:, :, None, :]
-        dist_o = torch.sqrt((rel_o * rel_o).sum(-1))
-        return rel, dist, rel_o, dist_o
+        """Agent-agent distances [E, N, N] (inf on the diagonal) and agent-obstacle distances [E, N, M].
+        Computed once per state: a step's rewards and observations and the next step's contact forces
+        share them (the key notices new or in-place-modified position tensors)."""
+        # the key holds the tensors themselves (not their ids, which Python may reuse once freed)
+        key = (self.pos, self.pos._version, self.obstacles, self.obstacles._version)
+        old = self._geo_key
+        if old is None or not (old[0] is key[0] and old[1] == key[1] and old[2] is key[2] and old[3] == key[3]):
+            dist = pair_distances(self.pos, self.pos).masked_fill(self._self_pair, float("inf"))
+            self._geo, self._geo_key = (dist, pair_distances(self.pos, self.obstacles)), key
+        return self._geo
 
     def _soft_overlap(self, dist: torch.Tensor, min_dist: float) -> torch.Tensor:
-        k = self.params.contact_margin
-        return F.softplus((min_dist - dist) / k) * k
+        return soft_penetration(dist, min_dist, self.params.contact_margin)
+
+    def _push(self, dist: torch.Tensor, others: torch.Tensor, min_dist: float) -> torch.Tensor:
+        """[E, N, 2] sum over j of ``overlap_ij / d_ij * (p_j - p_i)``, as a batched matmul."""
+        mag = self._soft_overlap(dist, min_dist) / dist.clamp(min=1e-9)
+        return torch.bmm(mag, others) - self.pos * mag.sum(-1, keepdim=True)
 
     def _advance(self, actions: torch.Tensor) -> None:
         p = self.params
         u = actions if p.continuous_actions else self._directions[actions]
         force = p.accel * u
         if p.contact_force != 0.0:
-            rel, dist, rel_o, dist_o = self._geometry()
+            dist, dist_o = self._geometry()
             if self.n > 1:
-                mag = self._soft_overlap(dist, 2 * p.agent_radius) / dist.clamp(min=1e-9)
-                force = force - p.contact_force * (mag[..., None] * rel).sum(2)
+                force = force - p.contact_force * self._push(dist, self.pos, 2 * p.agent_radius)
             if self.m:
-                mag = self._soft_overlap(dist_o, p.agent_radius + p.obstacle_radius) / dist_o.clamp(min=1e-9)
-                force = force - p.contact_force * (mag[..., None] * rel_o).sum(2)
+                force = force - p.contact_force * self._push(dist_o, self.obstacles, p.agent_radius + p.obstacle_radius)
         vel = self.vel * (1.0 - p.damping) + force / p.mass * p.dt
-        speed = torch.sqrt((vel * vel).sum(-1))
+        speed = torch.sqrt(vel[..., 0] * vel[..., 0] + vel[..., 1] * vel[..., 1])
         vel = vel * torch.clamp(p.max_speed / speed.clamp(min=1e-12), max=1.0)[..., None]
         pos = self.pos + vel * p.dt
         lim = p.world_size - p.agent_radius
@@ -84,7 +90,7 @@ class NavigationSim(BatchedSim):
 
     def _evaluate(self, geo):
         p = self.params
-        _, dist_a, _, dist_o = geo
+        dist_a, dist_o = geo
         diff = self.goals - self.pos
         dist = torch.sqrt((diff * diff).sum(-1))
         at_goal = dist <= p.goal_radius
@@ -95,8 +101,7 @@ class NavigationSim(BatchedSim):
 
     def _rewards(self) -> torch.Tensor:
         p = self.params
-        self._geo = self._geometry()  # kept for the observations of the same state
-        dist, at_goal, hits = self._evaluate(self._geo)
+        dist, at_goal, hits = self._evaluate(self._geometry())
         self._at_goal = at_goal
         reward = -p.dist_coef * dist + p.goal_reward * at_goal.to(self.dtype) - p.collision_penalty * hits.to(self.dtype)
         if p.shared_reward:
@@ -111,26 +116,31 @@ class NavigationSim(BatchedSim):
         return self._evaluate(self._geometry())[1].to(self.dtype).mean(-1)
 
     # ---- observations -------------------------------------------------------------------------------
-    def _nearest_slots(self, rel: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        """[E, N, K, 3] slots (present, dx, dy) of the K nearest visible entities (inf = not visible)."""
+    def _nearest_slots(self, points: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """[E, N, K, 3] slots (present, dx, dy) of the K nearest visible entities among ``points``
+        [E, C, 2], given distances [E, N, C] (inf = not visible); ties go to the lower index."""
         e, n, count = dist.shape
         k = self.k
         if k == 0 or count == 0:
             return torch.zeros(e, n, k, 3, dtype=self.dtype, device=self.device)
         if count < k:  # fewer entities than slots: pad with invisible ones
             dist = torch.cat([dist, dist.new_full((e, n, k - count), float("inf"))], dim=-1)
-            rel = torch.cat([rel, rel.new_zeros(e, n, k - count, 2)], dim=2)
-        idx = torch.sort(dist, dim=-1, stable=True).indices[..., :k]
+            points = torch.cat([points, points.new_zeros(e, k - count, 2)], dim=1)
+            count = k
+        # the k smallest, nearest first; among exactly equal distances topk may pick either, which
+        # changes nothing for invisible entities (their slots are zero) and has probability zero otherwise
+        idx = torch.topk(dist, k, dim=-1, largest=False, sorted=True).indices  # [E, N, K]
         present = torch.isfinite(torch.gather(dist, -1, idx))
-        near = torch.take_along_dim(rel, idx[..., None], dim=2) * present[..., None]
+        chosen = torch.take_along_dim(points[:, None].expand(e, n, count, 2), idx[..., None], dim=2)
+        near = (chosen - self.pos[:, :, None, :]) * present[..., None]
         return torch.cat([present[..., None].to(self.dtype), near], dim=-1)
 
     def observations(self) -> torch.Tensor:
         e, n, r = self.num_envs, self.n, self.params.sensing_radius
-        rel, dist, rel_o, dist_o = self._geometry()
+        dist, dist_o = self._geometry()
         inf = torch.tensor(float("inf"), dtype=self.dtype, device=self.device)
-        agents = self._nearest_slots(rel, torch.where(dist <= r, dist, inf))
-        obstacles = self._nearest_slots(rel_o, torch.where(dist_o <= r, dist_o, inf))
+        agents = self._nearest_slots(self.pos, torch.where(dist <= r, dist, inf))
+        obstacles = self._nearest_slots(self.obstacles, torch.where(dist_o <= r, dist_o, inf))
         obs = torch.cat([self.vel, self.pos, self.goals - self.pos, agents.reshape(e, n, -1),
                          obstacles.reshape(e, n, -1)], dim=-1)
         return obs.float()
