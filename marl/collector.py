@@ -81,8 +81,9 @@ class Collector:
         """The envs' replay log, the last env output the policy will act on, episode starts, the
         GRU state, the restart count and the delayed channel's previous features."""
         comm_module = self.learner.actor.comm
+        # an env backend without snapshot() (one that cannot rebuild its state) resumes from fresh episodes
         return {
-            "env": self.env.snapshot(),
+            "env": self.env.snapshot() if hasattr(self.env, "snapshot") else None,
             "out": {f.name: getattr(self.out, f.name) for f in fields(EnvOutput)},
             "starts": self.starts,
             "h": self.h,
@@ -94,6 +95,11 @@ class Collector:
         """Rebuild the envs' mid-episode state by replaying their actions, then continue exactly
         where the saved collector stopped. An env that does not replay to the saved observation
         (it ignores its reset seed) is named in a warning: the run resumes, but not bit-identically."""
+        if state["env"] is None or not hasattr(self.env, "restore"):
+            warnings.warn(f"{type(self.env).__name__} cannot snapshot its envs: they start fresh episodes on resume "
+                          "(the run continues, not bit-identically)")
+            self.env_restarts = state["env_restarts"]
+            return
         replayed = self.env.restore(state["env"])
         self.out = EnvOutput(**{k: None if v is None else v.to(self.device) for k, v in state["out"].items()})
         raw = self.out.obs[..., : replayed.shape[-1]]
