@@ -44,8 +44,8 @@ def one_line_error(capsys, args, tmp_path) -> str:
         (["critic_lr=0"], r"^critic_lr must be > 0 \(got 0\.0\)$"),
         (["ppo.clip=0"], r"^ppo\.clip must be > 0 \(got 0\.0\)$"),
         (["ppo.clip=-0.2"], r"^ppo\.clip must be > 0 \(got -0\.2\)$"),
-        (["n_agents=0"], r"^scenario 'mpe/simple_spread': n_agents must be an integer >= 1 \(got 0\)$"),
-        (["scenario=nav/navigation", "n_agents=-3"], r"^scenario 'nav/navigation': n_agents must be an integer >= 1"),
+        (["n_agents=0"], r"^scenario 'mpe/simple_spread': n_agents must be >= 1 \(got 0\)$"),
+        (["scenario=nav/navigation", "n_agents=-3"], r"^scenario 'nav/navigation': n_agents must be >= 1 \(got -3\)$"),
         (["comm.k=-1"], r"^comm\.k must be >= 0 \(got -1\); k larger than N-1 is clamped to N-1$"),
         (["comm.graph=knn", "scenario=classic/rps"], r"^graph 'knn' needs agent positions, but scenario "
                                                         r"'classic/rps' has none; graphs that need no positions: "),
