@@ -48,6 +48,9 @@ class EnvGroup:
         self._raw = [env.unwrapped for env in self.envs]  # wrappers' __getattr__ is slow per step
         self.state_from_env = state_from_env
         self.episodes = np.zeros(len(self.envs), dtype=np.int64)  # episodes started per env
+        # actions of each env's episode in progress: with the episode's reset seed they reproduce the
+        # env's exact state on resume (see snapshot)
+        self.episode_actions: list[list[np.ndarray]] = [[] for _ in self.envs]
         n, e = layout.n_agents, len(self.envs)
         self.agent_index = {a: i for i, a in enumerate(layout.agents)}
         self.returns = np.zeros((e, n), dtype=np.float64)
@@ -74,6 +77,7 @@ class EnvGroup:
         env = self.envs[k]
         obs, _ = env.reset(seed=episode_seed(self.seed, self.indices[k], int(self.episodes[k])))
         self.episodes[k] += 1
+        self.episode_actions[k] = []
         self._pack_obs(obs, obs_row, alive_row)
         self.returns[k] = 0.0
         self.lengths[k] = 0
@@ -137,6 +141,7 @@ class EnvGroup:
                 final_states.append(state)
                 states.append(state)
                 continue
+            self.episode_actions[k].append(actions[k].copy())
             for agent, r in rew.items():
                 i = self.agent_index[agent]
                 reward[k, i] = r
@@ -189,6 +194,44 @@ class EnvGroup:
                 final_pos[k] = p
             out["final_positions"] = final_pos
         return out
+
+    # ---- exact resume ----------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """What reproduces every env's current state exactly: its episode count (which fixes the
+        episode's reset seed) and the actions taken so far in the episode in progress.
+
+        Why a replay log rather than the env objects: PettingZoo envs pickle only their constructor
+        arguments (``EzPickle``), not their mid-episode state, and some hold unpicklable objects
+        (Box2D, pymunk, supersuit lambdas); and with ``workers`` they live in other processes. A
+        seeded reset followed by the same actions reproduces the state of any env that honours its
+        reset seed (what PettingZoo's ``parallel_seed_test`` checks), in or out of process.
+        """
+        return {"episodes": self.episodes.copy(), "actions": [list(a) for a in self.episode_actions]}
+
+    def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
+        """Bring every env to the state of ``snapshot`` (reset with the episode's seed, then replay
+        its actions); returns the replayed observations [E', N, O] so the caller can check them."""
+        lay = self.layout
+        e, n = len(self.envs), lay.n_agents
+        obs = np.zeros((e, n, lay.raw_obs_dim), dtype=np.float32)
+        alive = np.zeros((e, n), dtype=bool)
+        for k, env in enumerate(self.envs):
+            episode = int(snapshot["episodes"][k])
+            if episode < 1:
+                raise ValueError(f"env {self.indices[k]}: snapshot has no episode in progress")
+            self.episodes[k] = episode - 1
+            self._reset_one(k, obs[k], alive[k])
+            for row in snapshot["actions"][k]:
+                act = {a: lay.env_action(self.agent_index[a], row[self.agent_index[a]]) for a in env.agents}
+                nobs, rew, *_ = env.step(act)
+                reward = np.zeros(n, dtype=np.float32)  # summed exactly as step() does
+                for agent, r in rew.items():
+                    reward[self.agent_index[agent]] = r
+                self.returns[k] += reward
+                self.lengths[k] += 1
+                self.episode_actions[k].append(row)
+                self._pack_obs(nobs, obs[k], alive[k])
+        return obs
 
     def _restart(self, k: int):
         try:

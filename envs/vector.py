@@ -94,6 +94,10 @@ def _worker(remote, parent_remote, group_kwargs) -> None:
             elif cmd == "set_episodes":
                 group.episodes[:] = data
                 remote.send(None)
+            elif cmd == "snapshot":
+                remote.send(group.snapshot())
+            elif cmd == "restore":
+                remote.send(group.restore(data))
             elif cmd == "close":
                 group.close()
                 remote.close()
@@ -204,6 +208,32 @@ class VectorEnv:
             r.send(("set_episodes", counts[a:b]))
         for r in self._remotes:
             r.recv()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every env's episode count and the actions of its episode in progress (see
+        ``EnvGroup.snapshot``): enough to rebuild the envs' exact state in a new process."""
+        if self._group is not None:
+            return self._group.snapshot()
+        for r in self._remotes:
+            r.send(("snapshot", None))
+        parts = [r.recv() for r in self._remotes]
+        return {"episodes": np.concatenate([p["episodes"] for p in parts]),
+                "actions": [a for p in parts for a in p["actions"]]}
+
+    def restore(self, snapshot: dict[str, Any]) -> torch.Tensor:
+        """Replay ``snapshot`` into the envs; returns the replayed raw observations [E, N, O_raw]."""
+        if len(snapshot["episodes"]) != self.num_envs:
+            raise ValueError(f"snapshot holds {len(snapshot['episodes'])} envs, this VectorEnv has {self.num_envs}")
+        if self._group is not None:
+            return torch.from_numpy(self._group.restore(snapshot)).to(self.device)
+        offsets = np.cumsum([0] + self._chunks)
+        for r, a, b in zip(self._remotes, offsets[:-1], offsets[1:]):
+            r.send(("restore", {"episodes": snapshot["episodes"][a:b], "actions": snapshot["actions"][a:b]}))
+        parts = [r.recv() for r in self._remotes]
+        for p in parts:
+            if isinstance(p, Exception):
+                raise p
+        return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
     def step(self, actions: torch.Tensor) -> EnvOutput:
         """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""

@@ -2,6 +2,7 @@
 
 A checkpoint holds the learner (models, optimisers, value normaliser), counters, RNG states, the
 config and metadata (package versions, git commit, config hash), and keeps the last K files.
+Resuming checks the checkpoint against the new config and says exactly which keys differ.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import random
 import subprocess
+import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,17 @@ import numpy as np
 import torch
 
 PREFIX = "step_"
+# bumped when what a checkpoint holds changes in a way an older reader cannot use for resuming
+FORMAT_VERSION = 2
+# config keys that may change when a run is resumed: how long it runs and how it is logged, not
+# what it learns (any other change would silently make a different experiment)
+RESUMABLE_CHANGES = frozenset({
+    "total_steps", "out", "resume", "progress", "wandb", "wandb_project", "checkpoint_every", "keep_checkpoints",
+    "eval_every", "eval_episodes", "threads", "workers", "device", "restart_failed_envs", "plugins",
+})
+# test hook: seconds to sleep inside a checkpoint write, after the data and before the rename, so a
+# test can SIGKILL a run in the middle of writing one
+SLOW_WRITE_ENV = "MARL_TEST_CHECKPOINT_WRITE_DELAY"
 
 
 class CheckpointError(ValueError):
@@ -50,13 +64,18 @@ def metadata(config: dict) -> dict[str, Any]:
 
 
 def rng_states() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
 
 
 def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -67,6 +86,8 @@ def atomic_save(obj: Any, path: Path) -> None:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
+            if os.environ.get(SLOW_WRITE_ENV):
+                time.sleep(float(os.environ[SLOW_WRITE_ENV]))
             os.fsync(f.fileno())
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -77,6 +98,15 @@ def atomic_save(obj: Any, path: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Temporary files of writes that a kill interrupted (never loadable checkpoints); returns them."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(f".{PREFIX}*.pt.tmp-*")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def checkpoint_path(folder: Path, env_steps: int) -> Path:
@@ -116,3 +146,72 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict[str, Any]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = list_checkpoints(Path(run_dir) / "checkpoints")
     return found[-1] if found else None
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):  # an empty section has no keys to differ
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(old: dict, new: dict, ignore=RESUMABLE_CHANGES) -> list[str]:
+    """``key: old -> new`` for every config key (dotted, nested) that differs, except ``ignore``."""
+    a, b = _flatten(old), _flatten(new)
+    missing = object()
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key.split(".")[0] in ignore or key in ignore:
+            continue
+        va, vb = a.get(key, missing), b.get(key, missing)
+        if va != vb:
+            show = lambda v: "(absent)" if v is missing else repr(v)  # noqa: E731
+            diffs.append(f"{key}: {show(va)} -> {show(vb)}")
+    return diffs
+
+
+def check_resumable(path: Path, payload: dict[str, Any], config: dict) -> None:
+    """Raise a CheckpointError saying exactly what differs when ``payload`` cannot continue a run
+    with ``config``; warn (naming the packages) when it was written with other code,
+    which load fine but void the bit-identical guarantee."""
+    found = payload.get("format_version", 1)
+    if found != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {found}, this mosaic-marl reads version {FORMAT_VERSION} "
+            f"for resuming (written by mosaic-marl {_written_by(payload)}); `marl eval` can still use it"
+        )
+    diffs = config_differences(payload.get("config", {}), config)
+    if diffs:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written with another config; differing keys: {'; '.join(diffs)}. "
+            f"Only {', '.join(sorted(RESUMABLE_CHANGES))} may change on resume (start a new run with out=... "
+            "to change the others)"
+        )
+    old_versions = payload.get("metadata", {}).get("versions", {})
+    now = metadata(config)["versions"]
+    changed = [f"{pkg} {old_versions[pkg]} -> {now.get(pkg)}" for pkg in sorted(old_versions)
+               if old_versions[pkg] != now.get(pkg)]
+    old_commit, commit = payload.get("metadata", {}).get("git_commit"), _git_commit()
+    if old_commit and commit and old_commit != commit:
+        changed.append(f"git commit {old_commit[:10]} -> {commit[:10]}")
+    if changed:
+        warnings.warn(f"checkpoint {str(path)!r} was written with other code ({'; '.join(changed)}); "
+                      "resuming, but the continuation is not guaranteed to be bit-identical")
+
+
+def _written_by(payload: dict) -> str:
+    return str(payload.get("metadata", {}).get("versions", {}).get("mosaic-marl", "unknown"))
+
+
+def load_state(module_or_optimizer, state: dict, what: str, path: Path) -> None:
+    """``load_state_dict`` whose failure is a one-line CheckpointError naming the checkpoint, the
+    part and the first mismatch (instead of torch's multi-line report)."""
+    try:
+        module_or_optimizer.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        detail = " ".join(lines[:3])
+        raise CheckpointError(f"checkpoint {str(path)!r}: the {what} state does not fit this config: {detail}") from None

@@ -3,12 +3,14 @@ fills a ``Rollout``; keeps the env state, GRU state and finished-episode statist
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
 from envs import VectorEnv
+from envs.vector import EnvOutput
 from marl.communication import CommInputs
 from marl.learner import Learner, Rollout
 
@@ -73,6 +75,45 @@ class Collector:
                 self.finished_lengths += out.episode_length[done].tolist()
         self.out = out
         return ro, learner.value(out.obs, out.state, CommInputs(out.positions if pos_dim else None, out.alive))
+
+    # ---- exact resume: what carries over from one collect() to the next --------------------
+    def state_dict(self) -> dict:
+        """The envs' replay log, the last env output the policy will act on, episode starts, the
+        GRU state, the restart count and the delayed channel's previous features."""
+        comm_module = self.learner.actor.comm
+        # an env backend without snapshot() (one that cannot rebuild its state) resumes from fresh episodes
+        return {
+            "env": self.env.snapshot() if hasattr(self.env, "snapshot") else None,
+            "out": {f.name: getattr(self.out, f.name) for f in fields(EnvOutput)},
+            "starts": self.starts,
+            "h": self.h,
+            "env_restarts": self.env_restarts,
+            "channel_previous": comm_module._previous if comm_module is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Rebuild the envs' mid-episode state by replaying their actions, then continue exactly
+        where the saved collector stopped. An env that does not replay to the saved observation
+        (it ignores its reset seed) is named in a warning: the run resumes, but not bit-identically."""
+        if state["env"] is None or not hasattr(self.env, "restore"):
+            warnings.warn(f"{type(self.env).__name__} cannot snapshot its envs: they start fresh episodes on resume "
+                          "(the run continues, not bit-identically)")
+            self.env_restarts = state["env_restarts"]
+            return
+        replayed = self.env.restore(state["env"])
+        self.out = EnvOutput(**{k: None if v is None else v.to(self.device) for k, v in state["out"].items()})
+        raw = self.out.obs[..., : replayed.shape[-1]]
+        differs = [k for k in range(self.env.num_envs) if not torch.equal(replayed[k], raw[k])]
+        if differs:
+            warnings.warn(f"envs {differs} did not replay to their checkpointed observations (does the scenario "
+                          "honour its reset seed?); resuming from the replayed state, not bit-identically")
+            self.out.obs = torch.cat([replayed, self.out.obs[..., replayed.shape[-1]:]], dim=-1)
+        self.starts = state["starts"].to(self.device)
+        self.h = None if state["h"] is None else state["h"].to(self.device)
+        self.env_restarts = state["env_restarts"]
+        if self.learner.actor.comm is not None:
+            previous = state["channel_previous"]
+            self.learner.actor.comm._previous = None if previous is None else previous.to(self.device)
 
     def pop_comm_stats(self) -> dict[str, float]:
         if self.learner.actor.comm is None:

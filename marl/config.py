@@ -294,6 +294,8 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
             raise ConfigError(f"{key}={value!r} is not a number") from None
         if math.isnan(f):
             raise ConfigError(f"{key}={value!r} is not a number")
+        if math.isinf(f):  # lr=inf or clip=1e999 would train on NaNs a few steps later
+            raise ConfigError(f"{key}={value!r} is not a finite number")
         return f
     if t is str:
         if isinstance(value, (dict, list)):

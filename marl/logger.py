@@ -39,7 +39,8 @@ class MetricsLog:
         if not rows:
             return
         header, body = rows[0], rows[1:]
-        keep = [r for r in body if r and int(r[0]) <= last_iteration]
+        # a row cut short by a kill or a full disk has too few fields: dropped like rows past the checkpoint
+        keep = [r for r in body if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= last_iteration]
         tmp = self.path.with_suffix(".csv.tmp")
         with open(tmp, "w", newline="") as f:
             csv.writer(f).writerows([header] + keep)

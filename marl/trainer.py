@@ -41,6 +41,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _optimizers(learner: Learner) -> dict[str, torch.optim.Optimizer]:
+    """Every optimizer the learner holds (actor, critic, learned graph, ...), by attribute name."""
+    return {name: opt for name, opt in sorted(vars(learner).items()) if isinstance(opt, torch.optim.Optimizer)}
+
+
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.scenario.replace('/', '-')}-{cfg.algo}-s{cfg.seed}-{stamp}"
@@ -78,17 +83,18 @@ def train(cfg: TrainConfig) -> Path:
 
     iteration, env_steps, wall_offset, wandb_id = 0, 0, 0.0, None
     resume_from = ckpt.latest_checkpoint(run_dir) if cfg.resume else None
+    if cfg.resume:
+        ckpt.remove_stale_temp_files(run_dir / "checkpoints")  # writes a kill interrupted
     if resume_from is not None:
         payload = ckpt.load_checkpoint(resume_from, map_location=device)
-        learner.load_state_dict(payload["learner"])
-        learner.actor_opt.load_state_dict(payload["actor_opt"])
-        learner.critic_opt.load_state_dict(payload["critic_opt"])
+        ckpt.check_resumable(resume_from, payload, config)
+        ckpt.load_state(learner, payload["learner"], "model", resume_from)
+        for name, opt in _optimizers(learner).items():
+            if name not in payload["optimizers"]:
+                raise ckpt.CheckpointError(f"checkpoint {str(resume_from)!r} holds no state for optimizer {name!r}")
+            ckpt.load_state(opt, payload["optimizers"][name], f"optimizer {name!r}", resume_from)
         iteration, env_steps = payload["iteration"], payload["env_steps"]
         wall_offset, wandb_id = payload.get("wall_time_s", 0.0), payload.get("wandb_id")
-        ckpt.set_rng_states(payload["rng"])
-        if "env_episodes" in payload and len(payload["env_episodes"]) == cfg.num_envs:
-            # the episode in progress at the checkpoint is replayed from its start, with its own seed
-            env.set_episode_counts(np.maximum(np.asarray(payload["env_episodes"]) - 1, 0))
         print(f"resuming {run_dir} from {resume_from.name} (iteration {iteration}, {env_steps} env steps)")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -100,6 +106,11 @@ def train(cfg: TrainConfig) -> Path:
         flush=True,
     )
     collector = Collector(env, learner, cfg.ppo.rollout_len, device)
+    if resume_from is not None:
+        # envs mid-episode, GRU state, last observation: the run continues exactly where it stopped;
+        # RNG states last, so nothing done while rebuilding draws from them
+        collector.load_state_dict(payload["collector"])
+        ckpt.set_rng_states(payload["rng"])
     log = MetricsLog(run_dir / "metrics.csv", resume_after=iteration if resume_from else None)
     wandb = WandbLog(cfg.wandb, cfg.wandb_project, run_dir, config, run_id=wandb_id)
     planned = math.ceil(cfg.total_steps / steps_per_iter) * steps_per_iter  # whole iterations
@@ -114,14 +125,14 @@ def train(cfg: TrainConfig) -> Path:
             run_dir / "checkpoints",
             path_steps,
             {
-                "learner": learner.state_dict(),
-                "actor_opt": learner.actor_opt.state_dict(),
-                "critic_opt": learner.critic_opt.state_dict(),
+                "format_version": ckpt.FORMAT_VERSION,
+                "learner": learner.state_dict(),  # models, value normaliser, graph/mask parameters
+                "optimizers": {name: opt.state_dict() for name, opt in _optimizers(learner).items()},
                 "iteration": iteration,
                 "env_steps": env_steps,
                 "wall_time_s": wall_offset + time.perf_counter() - start,
                 "rng": ckpt.rng_states(),
-                "env_episodes": env.episode_counts(),
+                "collector": collector.state_dict(),
                 "config": config,
                 "layout": {"obs_dim": env.layout.obs_dim, "n_agents": env.n_agents, "state_dim": env.state_dim},
                 "wandb_id": wandb.run_id,

@@ -92,6 +92,10 @@ def check_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
         close = difflib.get_close_matches(bad[0], builtins.list(sspec.overrides), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ScenarioError(f"scenario {name!r} has no option {bad[0]!r}.{hint} Valid options: {valid}")
+    n_agents = overrides.get("n_agents")
+    # checked here, not deep inside the env's constructor (mpe2 fails on a zero-size array)
+    if n_agents is not None and (isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1):
+        raise ScenarioError(f"scenario {name!r}: n_agents must be >= 1 (got {n_agents!r})")
     return {**sspec.overrides, **overrides}
 
 

@@ -3,7 +3,9 @@ checkpoint survives."""
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 
 import pytest
 import torch
@@ -54,6 +56,10 @@ def test_nan_reward_stops_the_run_naming_agent_and_step_and_keeps_the_checkpoint
     assert kept, "the last good checkpoint must survive"
     payload = ckpt.load_checkpoint(kept[-1])
     assert all(torch.isfinite(v).all() for v in payload["learner"].values() if v.is_floating_point())
+    # the kept checkpoint is from before the bad step, and nothing after it was written
+    bad_step = int(re.search(r"env step ([\d,]+)", err).group(1).replace(",", ""))
+    assert payload["env_steps"] < bad_step
+    assert max(int(r["env_steps"]) for r in csv.DictReader(open(run / "metrics.csv"))) < bad_step
 
 
 def test_loss_and_gradient_guards_name_the_term():

@@ -179,10 +179,18 @@ def test_check_overrides_returns_merged_defaults():
         scenarios.check_overrides("classic/rps", {"n_agents": 3})
 
 
-def test_factory_failure_becomes_scenario_error():
+def test_factory_failure_becomes_scenario_error(isolated_registry):
     with pytest.raises(ScenarioError, match="debug/scripted") as info:
-        scenarios.make("debug/scripted", n_agents=0)
+        scenarios.make("debug/scripted", n_agents=0)  # rejected before the factory runs
     assert "n_agents must be >= 1" in str(info.value)
+
+    def failing_factory(**kw):
+        raise RuntimeError("no simulator licence")
+
+    scenarios.register("user/failing", failing_factory, _user_spec())
+    with pytest.raises(ScenarioError, match=r"could not build scenario 'user/failing' with \{\}: RuntimeError: no "
+                                            r"simulator licence"):
+        scenarios.make("user/failing")
 
 
 # ---- user registration ----------------------------------------------------------------------

@@ -87,3 +87,24 @@ def test_wandb_that_cannot_start_warns_and_training_finishes(run_dir, monkeypatc
     assert code == 0
     _assert_local_logs(run_dir)
     assert ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))["wandb_id"] is None
+
+
+def test_resume_continues_the_same_wandb_run(run_dir):
+    """Real wandb in offline mode: the resumed process logs under the run id the checkpoint kept."""
+    import time
+
+    import wandb
+
+    assert main(["train", *ARGS, f"out={run_dir}", "wandb=offline", "checkpoint_every=20"]) == 0
+    first_id = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))["wandb_id"]
+    assert first_id
+    wandb.teardown()
+    time.sleep(1.1)  # offline run folders are named by the second they start in
+    assert main(["resume", str(run_dir), "total_steps=100"]) == 0
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2, runs
+    assert all(r.name.endswith(f"-{first_id}") for r in runs)
+    assert all((r / f"run-{first_id}.wandb").is_file() for r in runs)
+    assert ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))["wandb_id"] == first_id
+    with open(run_dir / "metrics.csv", newline="") as f:
+        assert [int(r["iteration"]) for r in csv.DictReader(f)] == [1, 2, 3, 4, 5]

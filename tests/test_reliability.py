@@ -1,0 +1,311 @@
+"""Reliability end to end: same seed -> bit-identical runs; a run resumed in a new process continues
+bit-identically; SIGKILLs at any moment (also in the middle of a checkpoint write) lose nothing;
+incompatible or damaged checkpoints are one-line errors naming what is wrong.
+
+Runs are compared on every metrics.csv column except the wall-clock ones (``WALL_CLOCK``), and on
+every tensor of the final checkpoint: model parameters, value normaliser, optimizer moments, RNG
+states and the collector's env replay log and GRU state.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from marl import checkpoint as ckpt
+from marl.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+WALL_CLOCK = {"wall_time_s", "steps_per_s", "collect_s", "update_s"}  # differ between identical runs
+# 2 envs x 10 steps per update; mpe episodes last 25 steps, so checkpoints fall mid-episode
+SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "ppo.rollout_len=10", "ppo.epochs=2", "actor.hidden=16",
+         "critic.hidden=16", "eval_episodes=1", "progress=false"]
+# a GRU actor talking over a learned graph (its own optimizer, Gumbel samples) through a delayed channel
+RICH = SMALL + ["actor.recurrent=true", "comm.graph=learned", "comm.gating=true", "comm.channel_in_training=true",
+                "comm.channel_delay=true", "comm.channel_noise=0.05", "ppo.minibatches=2"]
+
+
+def rows(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def comparable_rows(run: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows(run)]
+
+
+def assert_same(a, b, where="checkpoint"):
+    """Bit-identical nested checkpoint content (tensors, arrays, numbers, RNG tuples)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def final_state(run: Path) -> dict:
+    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+    for key in ("config", "metadata", "wall_time_s", "wandb_id"):  # differ by run folder and clock only
+        payload.pop(key)
+    return payload
+
+
+def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    """``marl`` in a new process, on this checkout's packages."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "marl.cli", *args], cwd=REPO, env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+# ---- determinism ---------------------------------------------------------------------------------
+
+
+def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path):
+    args = [*SMALL, "total_steps=100", "checkpoint_every=100"]
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        assert main(["train", *args, f"seed={seed}", f"out={tmp_path / name}"]) == 0
+    a, b, c = (comparable_rows(tmp_path / n) for n in "abc")
+    assert len(a) == 5 and a == b
+    assert all(r["policy_loss"] and r["value_loss"] for r in a)
+    assert_same(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
+    # another seed: other returns, losses and weights
+    assert [r["episode_return_mean"] for r in a] != [r["episode_return_mean"] for r in c]
+    assert [r["policy_loss"] for r in a] != [r["policy_loss"] for r in c]
+    pa, pc = final_state(tmp_path / "a")["learner"], final_state(tmp_path / "c")["learner"]
+    weights = [k for k in pa if k.endswith("weight")]
+    assert weights and all(not torch.equal(pa[k], pc[k]) for k in weights)
+
+
+# ---- exact resume in a new process -------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path):
+    """2K updates in one go == K updates, checkpoint, a new process resumes, K more updates."""
+    k_steps = 3 * 20  # K = 3 updates of 2 envs x 10 steps
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert main(["train", *RICH, f"total_steps={2 * k_steps}", f"checkpoint_every={k_steps}", f"out={whole}"]) == 0
+    assert main(["train", *RICH, f"total_steps={k_steps}", f"checkpoint_every={k_steps}", f"out={split}"]) == 0
+    mid = ckpt.load_checkpoint(ckpt.latest_checkpoint(split))
+    assert mid["iteration"] == 3
+    assert all(len(a) for a in mid["collector"]["env"]["actions"]), "the checkpoint must fall mid-episode"
+    assert mid["collector"]["h"] is not None and sorted(mid["optimizers"]) == ["actor_opt", "critic_opt", "graph_opt"]
+
+    out = finish(cli("resume", str(split), f"total_steps={2 * k_steps}"))
+    assert "resuming" in out and "iteration 3" in out
+    assert [int(r["iteration"]) for r in rows(split)] == list(range(1, 7))
+    assert comparable_rows(split) == comparable_rows(whole)
+    assert_same(final_state(split), final_state(whole))
+
+
+def test_rollout_tensors_keep_no_autograd_graph():
+    import scenarios
+    from envs import VectorEnv
+    from marl.collector import Collector
+    from marl.config import config_from_args
+    from marl.learner import Learner
+
+    cfg = config_from_args([*RICH])
+    env = VectorEnv(scenarios.make(cfg.scenario), cfg.num_envs, seed=0)
+    try:
+        learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
+        ro, last_values = Collector(env, learner, 5, torch.device("cpu")).collect()
+        tensors = [v for v in vars(ro).values() if torch.is_tensor(v)] + [last_values]
+        assert len(tensors) >= 12
+        assert all(not t.requires_grad and t.grad_fn is None for t in tensors)
+    finally:
+        env.close()
+
+
+# ---- kills at any moment -------------------------------------------------------------------------
+
+
+def _kill_during_checkpoint_write(run: Path, args: list[str]) -> None:
+    """Start the run with checkpoint writes that stall after their data; SIGKILL it inside the stall
+    of a write that would replace an earlier checkpoint (the first one if the run has none yet)."""
+    proc = cli("train", *args, f"out={run}", "resume=true", env={ckpt.SLOW_WRITE_ENV: "0.5"})
+    earlier = len(ckpt.list_checkpoints(run / "checkpoints"))
+    deadline = time.monotonic() + 120
+    while not (list((run / "checkpoints").glob(".step_*.tmp-*"))
+               and len(ckpt.list_checkpoints(run / "checkpoints")) > min(earlier, 1)):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((run / "checkpoints").glob(".step_*.tmp-*")), "killed inside the write: its temp file is left"
+    for path in ckpt.list_checkpoints(run / "checkpoints"):  # every final file is whole
+        ckpt.load_checkpoint(path)
+
+
+def _kill_after_random_progress(run: Path, args: list[str], rng: random.Random, total_rows: int) -> None:
+    """SIGKILL the run once it has logged a random number of rows, after a random extra delay."""
+    proc = cli("train", *args, f"out={run}", "resume=true")
+    target = rng.randint(1, total_rows - 1)
+    deadline = time.monotonic() + 120
+    while not ((run / "metrics.csv").exists() and len(rows(run)) >= target):
+        if proc.poll() is not None:  # finished before we got there: fine, nothing to kill
+            return
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.05))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _check_killed_run_equals_reference(killed: Path, reference: Path, n_rows: int) -> None:
+    assert [int(r["iteration"]) for r in rows(killed)] == list(range(1, n_rows + 1))  # no duplicate, none missing
+    assert comparable_rows(killed) == comparable_rows(reference)
+    assert_same(final_state(killed), final_state(reference))
+    assert not list((killed / "checkpoints").glob(".step_*.tmp-*"))
+
+
+KILL_ARGS = [*SMALL, "total_steps=200", "checkpoint_every=20", "keep_checkpoints=2"]  # a checkpoint every update
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_during_a_checkpoint_write_resumes_to_the_uninterrupted_result(tmp_path):
+    reference, run = tmp_path / "reference", tmp_path / "killed"
+    assert main(["train", *KILL_ARGS, f"out={reference}"]) == 0
+    _kill_during_checkpoint_write(run, KILL_ARGS)
+    finish(cli("train", *KILL_ARGS, f"out={run}", "resume=true"))
+    _check_killed_run_equals_reference(run, reference, 10)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("trial_seed", [1, 2])
+def test_many_random_sigkills_always_resume_and_finish(tmp_path, trial_seed):
+    rng = random.Random(trial_seed)
+    reference, run = tmp_path / "reference", tmp_path / "killed"
+    assert main(["train", *KILL_ARGS, f"out={reference}"]) == 0
+    for _ in range(6):
+        if rng.random() < 0.3:
+            _kill_during_checkpoint_write(run, KILL_ARGS)
+        else:
+            _kill_after_random_progress(run, KILL_ARGS, rng, total_rows=10)
+    finish(cli("train", *KILL_ARGS, f"out={run}", "resume=true"))
+    _check_killed_run_equals_reference(run, reference, 10)
+
+
+# ---- checkpoints that cannot continue this run ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("small") / "run"
+    assert main(["train", *SMALL, "total_steps=40", "checkpoint_every=20", f"out={run}"]) == 0
+    return run
+
+
+def test_resume_with_another_config_names_each_differing_key(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
+    code = main(["train", *SMALL, "total_steps=80", "actor.hidden=32", "ppo.gamma=0.9", f"out={run}", "resume=true"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: checkpoint")
+    assert str(ckpt.latest_checkpoint(run)) in err
+    assert "actor.hidden: 16 -> 32" in err and "ppo.gamma: 0.95 -> 0.9" in err
+    assert "total_steps" not in err.split("differing keys:")[1].split(".")[0]  # allowed to change
+    assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before  # nothing lost
+
+
+def test_config_differences_lists_nested_added_and_removed_keys():
+    old = {"lr": 0.001, "total_steps": 10, "ppo": {"clip": 0.2}, "scenario_args": {"n_agents": 3}}
+    new = {"lr": 0.002, "total_steps": 20, "ppo": {"clip": 0.2}, "scenario_args": {}}
+    assert ckpt.config_differences(old, new) == ["lr: 0.001 -> 0.002", "scenario_args.n_agents: 3 -> (absent)"]
+
+
+def test_checkpoint_from_another_format_or_package_version(small_run, tmp_path):
+    from marl.config import config_from_args, to_dict
+
+    path = ckpt.latest_checkpoint(small_run)
+    payload = ckpt.load_checkpoint(path)
+    config = payload["config"]
+    old = dict(payload, format_version=1)
+    with pytest.raises(ckpt.CheckpointError, match=rf"{path.name}' has format version 1, this mosaic-marl reads "
+                                                   rf"version {ckpt.FORMAT_VERSION}"):
+        ckpt.check_resumable(path, old, config)
+    older_torch = dict(payload, metadata={**payload["metadata"],
+                                          "versions": {**payload["metadata"]["versions"], "torch": "1.0.0"}})
+    with pytest.warns(UserWarning, match=rf"other code \(torch 1\.0\.0 -> {re.escape(torch.__version__)}\)"):
+        ckpt.check_resumable(path, older_torch, config)
+    assert to_dict(config_from_args([])) != config  # and the default config is not this run's:
+    with pytest.raises(ckpt.CheckpointError, match="differing keys: actor.hidden: 16 -> 64"):
+        ckpt.check_resumable(path, payload, to_dict(config_from_args([])))
+
+
+def test_resume_from_a_truncated_checkpoint_names_the_file(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    latest = ckpt.latest_checkpoint(run)
+    latest.write_bytes(latest.read_bytes()[:1000])
+    assert main(["train", *SMALL, "total_steps=80", f"out={run}", "resume=true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(latest) in err and "truncated or not a checkpoint" in err
+    assert len(rows(run)) == 2  # the log is untouched
+
+
+# ---- env state rebuilt by replay ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario, workers", [("mpe/simple_spread", 0), ("mpe/simple_spread", 2),
+                                               ("nav/navigation", 0), ("sisl/multiwalker", 0)])
+def test_env_snapshot_replays_to_the_same_state_and_continues_identically(scenario, workers):
+    """Envs mid-episode (every env at another step) rebuilt in fresh envs, in or out of process."""
+    import scenarios
+    from envs import VectorEnv
+
+    sc = scenarios.make(scenario)
+    gen = torch.Generator().manual_seed(0)
+    original = VectorEnv(sc, 3, seed=5, workers=workers)
+    rebuilt = VectorEnv(sc, 3, seed=5, workers=workers)
+    try:
+        out = original.reset()
+        for _ in range(13):
+            out = original.step(original.random_actions(gen))
+        snap = original.snapshot()
+        assert any(len(a) for a in snap["actions"])
+        rebuilt.reset()
+        replayed = rebuilt.restore(snap)
+        assert torch.equal(replayed, out.obs[..., : replayed.shape[-1]])
+        for _ in range(30):  # past the end of the episodes in progress
+            actions = original.random_actions(gen)
+            a, b = original.step(actions), rebuilt.step(actions)
+            for name in ("obs", "state", "reward", "terminated", "truncated", "done_env", "episode_return"):
+                assert torch.equal(getattr(a, name), getattr(b, name)), name
+    finally:
+        original.close()
+        rebuilt.close()
