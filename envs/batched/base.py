@@ -125,6 +125,18 @@ class BatchedSim:
             target[idx] = values
         self.t[idx] = 0
 
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """Copies of every state tensor and the step counters: the whole mid-episode state."""
+        return {name: getattr(self, name).clone() for name in (*self.state_fields, "t")}
+
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        for name in (*self.state_fields, "t"):
+            target = getattr(self, name)
+            if snapshot[name].shape != target.shape:
+                raise ValueError(f"{self.name}: snapshot field {name!r} has shape {tuple(snapshot[name].shape)}, "
+                                 f"this simulator needs {tuple(target.shape)}")
+            target.copy_(snapshot[name].to(device=target.device, dtype=target.dtype))
+
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step all envs. Returns float64 rewards [E, N], terminated [E] and truncated [E].
 

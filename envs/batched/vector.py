@@ -67,6 +67,22 @@ class BatchedVectorEnv:
             raise ValueError(f"expected {self.num_envs} episode counts, got shape {counts.shape}")
         self._episodes[:] = counts
 
+    # ---- exact resume: the state tensors are the whole state, so they are saved as they are ----------
+    def snapshot(self) -> dict:
+        return {"sim": self.sim.snapshot(), "episodes": self._episodes.copy(), "returns": self._returns.clone(),
+                "lengths": self._lengths.clone()}
+
+    def restore(self, snapshot: dict) -> torch.Tensor:
+        """Set every env to ``snapshot``'s state; returns the observations there [E, N, O_raw]."""
+        if len(snapshot.get("episodes", ())) != self.num_envs or "sim" not in snapshot:
+            raise ValueError(f"the snapshot does not hold {self.num_envs} batched envs (was it saved by another "
+                             "backend? resume with the backend the run was trained on)")
+        self.sim.restore(snapshot["sim"])
+        self._episodes[:] = snapshot["episodes"]
+        self._returns.copy_(snapshot["returns"].to(self.device))
+        self._lengths.copy_(snapshot["lengths"].to(self.device))
+        return self.sim.observations()
+
     # ---- API --------------------------------------------------------------------------------------
     def _with_id(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self._agent_id is None else torch.cat([obs, self._agent_id], dim=-1)
