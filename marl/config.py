@@ -78,6 +78,7 @@ class SharingConfig:
     thresholds: Literal["weight", "row"] = "weight"  # masks: a threshold per weight, or per output unit
     reset_interval: int = 200_000  # masks: env steps between resets of weights all agents mask out (0: never)
     reset_prob: float = 0.1  # masks: probability that such a weight is re-initialised at a reset
+    threshold_lr_scale: float = 10.0  # masks: the thresholds' learning rate as a multiple of the network's
 
     def validate(self) -> None:
         for key in ("sparsity", "reset_prob"):
@@ -89,6 +90,7 @@ class SharingConfig:
             raise ConfigError(f"sharing.diversity must be >= 0 (got {self.diversity})")
         if self.reset_interval < 0:
             raise ConfigError(f"sharing.reset_interval must be >= 0 (got {self.reset_interval})")
+        _positive(self, "threshold_lr_scale")
 
 
 @dataclass

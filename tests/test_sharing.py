@@ -249,6 +249,20 @@ def test_reset_schedule_skips_the_last_interval():
     assert learner.reset_masks(900, 1100, 5000) > 0
 
 
+def test_thresholds_learn_at_their_own_rate_and_anneal_with_the_rest():
+    cfg = small_config(lr=1e-3, sharing={"name": "masks", "threshold_lr_scale": 20})
+    learner = Learner(cfg, layout(3), 12)
+    groups = learner.actor_opt.param_groups
+    thresholds = {id(l.scheme.thresholds) for _, l in sharing.masked_layers(learner.actor)}
+    assert [g["lr"] for g in groups] == [1e-3, 2e-2]
+    assert {id(p) for p in groups[1]["params"]} == thresholds
+    assert not thresholds & {id(p) for p in groups[0]["params"]}
+    learner.set_lr_fraction(0.5)
+    assert [g["lr"] for g in groups] == [5e-4, 1e-2]
+    full = Learner(small_config(lr=1e-3), layout(3), 12)
+    assert len(full.actor_opt.param_groups) == 1  # nothing changes without masks
+
+
 def test_training_with_masks_logs_masks_and_draws_the_overlap(tmp_path):
     cfg = small_config(out=str(tmp_path / "run"), sharing={"name": "masks", "reset_interval": 800},
                        critic={"hidden": 16, "sharing": "masks", "ensemble": 2})
