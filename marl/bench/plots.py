@@ -71,21 +71,27 @@ def aggregate_intervals(estimates: dict[str, dict[str, tuple]], path: Path) -> P
     return path
 
 
-def performance_profiles(taus: np.ndarray, profiles: dict[str, tuple], path: Path) -> Path:
-    colors = _colors(list(profiles))
+def _bands(x: np.ndarray, curves: dict[str, tuple], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """One line per method with its 95% CI band."""
+    colors = _colors(list(curves))
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for m, (p, lo, hi) in profiles.items():
-        ax.plot(taus, p, color=colors[m], label=m)
-        ax.fill_between(taus, lo, hi, color=colors[m], alpha=0.15)
-    ax.set_xlabel("normalised score τ")
-    ax.set_ylabel("fraction of runs with score > τ")
-    ax.set_title("Performance profiles (95% CI)")
+    for m, (p, lo, hi) in curves.items():
+        ax.plot(x, p, color=colors[m], label=m)
+        ax.fill_between(x, lo, hi, color=colors[m], alpha=0.15)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def performance_profiles(taus: np.ndarray, profiles: dict[str, tuple], path: Path) -> Path:
+    return _bands(taus, profiles, path, "normalised score τ", "fraction of runs with score > τ",
+                  "Performance profiles (95% CI)")
 
 
 def improvement_matrix(methods: list[str], matrix: np.ndarray, path: Path) -> Path:
@@ -112,17 +118,5 @@ def improvement_matrix(methods: list[str], matrix: np.ndarray, path: Path) -> Pa
 
 
 def sample_efficiency(steps: np.ndarray, curves: dict[str, tuple], path: Path) -> Path:
-    colors = _colors(list(curves))
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for m, (p, lo, hi) in curves.items():
-        ax.plot(steps, p, color=colors[m], label=m)
-        ax.fill_between(steps, lo, hi, color=colors[m], alpha=0.15)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("IQM normalised score")
-    ax.set_title("Sample efficiency (IQM over runs × tasks, 95% CI)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _bands(steps, curves, path, "env steps", "IQM normalised score",
+                  "Sample efficiency (IQM over runs × tasks, 95% CI)")
