@@ -5,7 +5,9 @@ full MAPPO training, for several numbers of envs E. One env step = one step of o
     reset when ``env.agents`` is empty - the physical limit of a single process;
 (b) collect: ``VectorEnv`` + actor and critic inference, ``marl.trainer.Collector.collect()`` repeatedly;
 (c) train: ``marl.trainer.train`` (MAPPO, default hyper-parameters); the median of the ``steps_per_s``
-    column of ``metrics.csv`` (collect + update per iteration), the first iteration left out.
+    column of ``metrics.csv`` (collect + update per iteration), the first iteration left out; and the
+    same with communication (``comm.graph=complete comm.layer=gat``). Targets: training >= 60% of (a),
+    with GAT >= 40%, peak resident memory < 1.5 GB.
 
 Measurements are interleaved (for each repeat, for each E: a, b, c) and the median over repeats is
 reported. Single-threaded torch (``torch.set_num_threads(1)``), as the trainer's default.
@@ -30,6 +32,7 @@ import csv
 import io
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -51,7 +54,8 @@ from marl.trainer import Collector, train  # noqa: E402
 
 SCENARIO = "mpe/simple_spread"
 RESULTS = Path(__file__).resolve().parent / "results"
-TARGET_E, TARGET_RATIO = 16, 0.5
+TARGET_E, TARGET_RATIO, TARGET_GAT_RATIO, TARGET_RSS_MB = 16, 0.6, 0.4, 1500
+GAT_COMPLETE = {"comm": {"graph": "complete", "layer": "gat"}}
 
 
 def raw_env_rate(num_envs: int, seconds: float, seed: int = 0, n_agents: int = 3) -> float:
@@ -100,7 +104,7 @@ def collect_rate(num_envs: int, seconds: float, seed: int = 0) -> float:
 
 
 def train_rate(num_envs: int, iterations: int, seed: int = 0, backend: str = "pettingzoo", device: str = "cpu",
-               detail: bool = False):
+               detail: bool = False, extra: dict | None = None):
     """Median ``steps_per_s`` of a short MAPPO run's iterations after the first (warm-up); with
     ``detail``, also the median seconds per iteration spent collecting and updating."""
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
@@ -108,7 +112,7 @@ def train_rate(num_envs: int, iterations: int, seed: int = 0, backend: str = "pe
             "scenario": SCENARIO, "algo": "mappo", "seed": seed, "num_envs": num_envs, "threads": 1,
             "total_steps": num_envs * 50 * iterations, "ppo": {"rollout_len": 50}, "progress": False,
             "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1, "backend": backend,
-            "device": device,
+            "device": device, **(extra or {}),
         })
         with contextlib.redirect_stdout(io.StringIO()):  # train() prints its own summary
             train(cfg)
@@ -214,14 +218,17 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    runs: dict[int, dict[str, list[float]]] = {e: {"raw": [], "collect": [], "train": []} for e in env_counts}
+    runs: dict[int, dict[str, list[float]]] = {e: {"raw": [], "collect": [], "train": [], "train_gat": []}
+                                               for e in env_counts}
     for r in range(args.repeats if not args.skip_pettingzoo else 0):
         for e in env_counts:
             runs[e]["raw"].append(raw_env_rate(e, args.seconds, seed=r))
             runs[e]["collect"].append(collect_rate(e, args.seconds, seed=r))
             runs[e]["train"].append(train_rate(e, args.train_iters, seed=r))
+            runs[e]["train_gat"].append(train_rate(e, args.train_iters, seed=r, extra=GAT_COMPLETE))
             print(f"  repeat {r + 1}/{args.repeats} E={e}: raw {runs[e]['raw'][-1]:.0f}, collect "
-                  f"{runs[e]['collect'][-1]:.0f}, train {runs[e]['train'][-1]:.0f} steps/s", file=sys.stderr)
+                  f"{runs[e]['collect'][-1]:.0f}, train {runs[e]['train'][-1]:.0f}, train with GAT "
+                  f"{runs[e]['train_gat'][-1]:.0f} steps/s", file=sys.stderr)
     batched_lines, batched = batched_section(args) if args.batched_envs.strip() else ([], {})
     wall = time.perf_counter() - t0
 
@@ -230,27 +237,35 @@ def main(argv: list[str] | None = None) -> int:
         med = {k: statistics.median(v) for k, v in m.items()}
         results[e] = {**{f"{k}_steps_per_s": v for k, v in med.items()},
                       "collect_over_raw": med["collect"] / med["raw"], "train_over_raw": med["train"] / med["raw"],
-                      "samples": m}
+                      "train_gat_over_raw": med["train_gat"] / med["raw"], "samples": m}
     lines = [
         f"## Throughput on {SCENARIO} (N=3), env steps/s, median of {args.repeats}",
         "",
-        "| E | raw mpe2 loop | collect (VectorEnv + actor) | full MAPPO training | collect / raw | training / raw |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| E | raw mpe2 loop | collect (VectorEnv + actor) | full MAPPO training | MAPPO + GAT, complete graph "
+        "| collect / raw | training / raw | GAT training / raw |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e, r in results.items():
         lines.append(f"| {e} | {r['raw_steps_per_s']:,.0f} | {r['collect_steps_per_s']:,.0f} | "
-                     f"{r['train_steps_per_s']:,.0f} | {r['collect_over_raw']:.2f} | {r['train_over_raw']:.2f} |")
+                     f"{r['train_steps_per_s']:,.0f} | {r['train_gat_steps_per_s']:,.0f} | {r['collect_over_raw']:.2f} | "
+                     f"{r['train_over_raw']:.2f} | {r['train_gat_over_raw']:.2f} |")
     lines.append("")
     if TARGET_E in results:
         ratio = results[TARGET_E]["train_over_raw"]
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         lines.append(f"target: full MAPPO training at E={TARGET_E} ≥ {TARGET_RATIO:.0%} of the raw env rate: "
                      f"{verdict} ({ratio:.0%})")
+        gat = results[TARGET_E]["train_gat_over_raw"]
+        lines.append(f"target: with comm.graph=complete comm.layer=gat ≥ {TARGET_GAT_RATIO:.0%}: "
+                     f"{'PASS' if gat >= TARGET_GAT_RATIO else 'FAIL'} ({gat:.0%})")
     else:
         verdict = None
         lines.append(f"target: full MAPPO training at E={TARGET_E} ≥ {TARGET_RATIO:.0%} of the raw env rate: "
                      f"not measured (E={TARGET_E} not in --envs)")
     load_after = os.getloadavg()[0]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines.append(f"peak resident memory of this process over every measurement above: {peak_mb:,.0f} MB "
+                 f"(target for one training run < {TARGET_RSS_MB:,} MB: {'PASS' if peak_mb < TARGET_RSS_MB else 'FAIL'})")
     if args.skip_pettingzoo:  # keep the previous PettingZoo table
         previous = (RESULTS / "throughput.md").read_text() if (RESULTS / "throughput.md").is_file() else ""
         lines = previous.split("\n## Batched simulator")[0].rstrip("\n").split("\n") if previous else []
@@ -265,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
            "train_iters": args.train_iters, "results": {str(e): r for e, r in results.items()},
            "target": {"envs": TARGET_E, "min_train_over_raw": TARGET_RATIO, "verdict": verdict},
            "cpu_count": os.cpu_count(), "torch": torch.__version__, "loadavg_before": load_before,
-           "loadavg_after": load_after, "wall_time_s": wall, "batched": batched}
+           "loadavg_after": load_after, "wall_time_s": wall, "batched": batched, "peak_rss_mb": peak_mb}
     if not args.skip_pettingzoo:
         (RESULTS / "throughput.json").write_text(json.dumps(out, indent=2))
     if batched:
