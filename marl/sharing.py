@@ -344,7 +344,7 @@ def mask_overlap(module: nn.Module) -> torch.Tensor | None:
 
 def reset_masks(module: nn.Module, prob: float, generator: torch.Generator | None = None) -> int:
     """Kaleidoscope's periodic reset over every masked layer of ``module``; returns weights reset."""
-    return sum(layer.reset_dead_weights(prob, generator) for _, layer in agent_layers(module))
+    return sum(layer.reset_dead_weights(prob, generator) for _, layer in masked_layers(module))
 
 
 def resample_unit_thresholds(module: nn.Module, units: slice) -> None:
