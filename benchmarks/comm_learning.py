@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import scenarios  # noqa: E402
+from benchmarks._runs import run_parallel  # noqa: E402
 from envs import VectorEnv  # noqa: E402
 from marl import checkpoint as ckpt  # noqa: E402
 from marl.config import build_config, load_yaml  # noqa: E402
@@ -42,26 +41,6 @@ GRAPH_ARGS = {"none": [], "complete": ["comm.graph=complete"], "radius": ["comm.
 
 def run_dir(out: Path, scenario: str, graph: str, seed: int) -> Path:
     return out / f"{scenario.replace('/', '-')}-{graph}-s{seed}"
-
-
-def train_all(jobs, total: int, parallel: int) -> None:
-    pending = [j for j in jobs if not (j[3] / "summary.json").is_file()]
-    running: list[subprocess.Popen] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            scenario, graph, seed, d = pending.pop(0)
-            d.mkdir(parents=True, exist_ok=True)
-            resume = (d / "config.yaml").is_file()
-            cmd = [sys.executable, "-m", "marl.cli"] + (
-                ["resume", str(d)] if resume else
-                ["train", f"scenario={scenario}", f"seed={seed}", f"total_steps={total}", f"out={d}",
-                 "progress=false", "eval_episodes=50", "comm.layer=gat", *GRAPH_ARGS[graph]])
-            print("start", " ".join(cmd[2:]), file=sys.stderr, flush=True)
-            running.append(subprocess.Popen(cmd, stdout=open(d / "train.log", "a"), stderr=subprocess.STDOUT, cwd=ROOT))
-        time.sleep(2)
-        for proc in list(running):
-            if proc.poll() is not None:
-                running.remove(proc)
 
 
 @torch.no_grad()
@@ -111,7 +90,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     jobs = [(s, g, seed, run_dir(out, s, g, seed)) for s in args.scenarios.split(",")
             for g in args.graphs.split(",") for seed in map(int, args.seeds.split(","))]
-    train_all(jobs, args.total_steps, args.parallel)
+    run_parallel([(d, [f"scenario={s}", f"seed={seed}", f"total_steps={args.total_steps}", "eval_episodes=50",
+                       "comm.layer=gat", *GRAPH_ARGS[g]]) for s, g, seed, d in jobs], args.parallel)
 
     lines = [f"MAPPO, {args.total_steps:,} env steps per run, seeds {args.seeds}; greedy evaluation over "
              f"{args.episodes} episodes; mean ± 95% CI over seeds", "",

@@ -21,15 +21,14 @@ import argparse
 import csv
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._runs import run_parallel  # noqa: E402
 from benchmarks.spread_heuristic import HEURISTIC_RETURN, RANDOM_RETURN, normalised_score  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,49 +36,12 @@ COLORS = {"mappo": "tab:blue", "ippo": "tab:orange"}
 MIN_SCORE, GOAL_SCORE, MAX_MINUTES = 0.7, 0.8, 10.0
 
 
-def run_command(algo: str, seed: int, total: int, run_dir: Path, eval_episodes: int,
-                backend: str = "pettingzoo") -> list[str]:
-    base = [sys.executable, "-m", "marl.cli"]
-    if (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*")):
-        return base + ["resume", str(run_dir), "progress=false"]
-    return base + [
-        "train", "scenario=mpe/simple_spread", f"algo={algo}", f"seed={seed}", f"total_steps={total}",
-        "n_agents=3", "max_cycles=25", "continuous_actions=false", f"out={run_dir}", "progress=false",
+def train_args(algo: str, seed: int, total: int, eval_episodes: int, backend: str = "pettingzoo") -> list[str]:
+    return [
+        "scenario=mpe/simple_spread", f"algo={algo}", f"seed={seed}", f"total_steps={total}",
+        "n_agents=3", "max_cycles=25", "continuous_actions=false",
         f"eval_every={max(total // 10, 1)}", f"eval_episodes={eval_episodes}", f"backend={backend}",
     ]
-
-
-def run_all(jobs: list[tuple[str, int, Path]], total: int, parallel: int, eval_episodes: int,
-            backend: str = "pettingzoo") -> dict[Path, int]:
-    """Runs the jobs, ``parallel`` at a time; returns each run folder's exit code (0 when skipped)."""
-    pending = [j for j in jobs if not (j[2] / "summary.json").is_file()]
-    codes = {d: 0 for _, _, d in jobs if (d / "summary.json").is_file()}
-    for _, _, d in jobs:
-        if d in codes:
-            print(f"skip {d} (summary.json exists)", file=sys.stderr)
-    running: list[tuple[subprocess.Popen, Path, object]] = []
-    try:
-        while pending or running:
-            while pending and len(running) < parallel:
-                algo, seed, d = pending.pop(0)
-                d.mkdir(parents=True, exist_ok=True)
-                cmd = run_command(algo, seed, total, d, eval_episodes, backend)
-                log = open(d / "train.log", "a")
-                print(f"start {' '.join(cmd[1:])}  (log: {d / 'train.log'})", file=sys.stderr)
-                running.append((subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), d, log))
-            time.sleep(1.0)
-            for item in [r for r in running if r[0].poll() is not None]:
-                proc, d, log = item
-                log.close()
-                codes[d] = proc.returncode
-                print(f"done  {d} (exit {proc.returncode})", file=sys.stderr)
-                running.remove(item)
-    finally:  # interrupted: stop the runs this script started (their checkpoints allow a resume)
-        for proc, _, log in running:
-            proc.terminate()
-            proc.wait()
-            log.close()
-    return codes
 
 
 def eval_curve(run_dir: Path) -> tuple[list[float], list[float]]:
@@ -133,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     out = Path(args.out).resolve()
     jobs = [(a, s, out / f"{a}-s{s}") for a in algos for s in seeds]
-    codes = run_all(jobs, args.total_steps, max(args.parallel, 1), args.eval_episodes, args.backend)
+    codes = run_parallel([(d, train_args(a, s, args.total_steps, args.eval_episodes, args.backend))
+                          for a, s, d in jobs], max(args.parallel, 1))
 
     rows = []
     for algo, seed, d in jobs:
