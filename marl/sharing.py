@@ -302,7 +302,8 @@ def mask_stats(module: nn.Module, prefix: str = "", n_agents: int | None = None)
         return {}
     out: dict[str, float] = {}
     # thresholds decide which weights are used; they are not weights the network computes with
-    skip = {id(m.weight) for _, m, _ in layers} | {id(m.scheme.thresholds) for _, m in masked_layers(module)}
+    skip = {id(m.weight) for _, m, _ in layers}
+    skip |= {id(m.scheme.thresholds) for _, m, _ in layers if isinstance(m.scheme, LearnedMasks)}
     effective = sum(p.numel() for p in module.parameters() if id(p) not in skip)
     differ, total = 0.0, 0
     for name, _, mask in layers:
