@@ -53,7 +53,6 @@ class Collector:
             action, logp, self.h = learner.actor.act(out.obs, self.h, inputs=inputs)
             ro.obs[t], ro.state[t], ro.alive[t], ro.starts[t] = out.obs, out.state, out.alive, self.starts
             ro.actions[t], ro.logp[t] = action, logp
-            ro.values[t] = learner.value(out.obs, out.state, inputs)
             if pos_dim:
                 ro.positions[t] = out.positions
             if gated:
@@ -74,6 +73,11 @@ class Collector:
                 self.finished_returns += out.episode_return[done].mean(-1).tolist()
                 self.finished_lengths += out.episode_length[done].tolist()
         self.out = out
+        # the critic does not change during a rollout: one batched pass over all T steps costs far
+        # less than T small ones
+        flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
+        values = learner.value(flat(ro.obs), flat(ro.state), CommInputs(flat(ro.positions), flat(ro.alive)))
+        ro.values.copy_(values.view_as(ro.values))
         return ro, learner.value(out.obs, out.state, CommInputs(out.positions if pos_dim else None, out.alive))
 
     # ---- exact resume: what carries over from one collect() to the next --------------------

@@ -185,11 +185,13 @@ class Learner(nn.Module):
         for epoch in range(cfg.epochs):
             # bi-level (CommFormer): every graph_every-th epoch moves only the graph, the others the policy
             graph_epoch = learn_graph and epoch % comm_cfg.graph_every == comm_cfg.graph_every - 1
+            # one minibatch is the whole rollout in order: a full-batch gradient needs no shuffle
+            one = cfg.minibatches == 1
             if self.actor.recurrent:  # whole sequences of a subset of envs
-                chunks = torch.randperm(E).chunk(cfg.minibatches)
+                chunks = [slice(None)] if one else torch.randperm(E).chunk(cfg.minibatches)
                 batches = [(self._select_envs(data, idx), idx) for idx in chunks]
             else:  # any (t, e) pairs
-                chunks = torch.randperm(T * E).chunk(cfg.minibatches)
+                chunks = [slice(None)] if one else torch.randperm(T * E).chunk(cfg.minibatches)
                 batches = [(self._select_steps(data, idx), None) for idx in chunks]
             for b, (mb, env_idx) in enumerate(batches):
                 inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)

@@ -8,6 +8,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.distributions import Normal
 
 import comm
@@ -18,13 +19,41 @@ from marl.sharing import SharingSpec, linear
 FULL = SharingSpec()
 
 
+def _sigmoid_tanh(x: torch.Tensor) -> torch.Tensor:
+    return x.mul(2).sigmoid_().mul_(2).sub_(1)  # one new tensor, the rest in place
+
+
+class _SigmoidTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = _sigmoid_tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+class Tanh(nn.Module):
+    """tanh as 2*sigmoid(2x) - 1 on CPU: the same function (within 2e-7 absolute in float32), but
+    torch's CPU tanh costs ~3x its sigmoid and was the largest item of a batched MAPPO update
+    (see benchmarks/throughput.py). Other devices use torch.tanh."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return torch.tanh(x)
+        return _SigmoidTanh.apply(x) if torch.is_grad_enabled() and x.requires_grad else _sigmoid_tanh(x)
+
+
 def mlp(inp: int, hidden: int, layers: int, activation: str, layer_norm: bool = False,
         sharing: SharingSpec = FULL) -> nn.Sequential:
     """``layers`` x (Linear -> activation [-> LayerNorm]); with ``layer_norm`` the raw input is
     normalised too (MPE positions and velocities are unscaled). LayerNorm acts on each agent's own
     row, so it keeps agents independent. The linear layers follow ``sharing`` (per-agent weights
     under every scheme but full/full_id)."""
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    act = {"tanh": Tanh, "relu": nn.ReLU}[activation]
     mods: list[nn.Module] = [nn.LayerNorm(inp)] if layer_norm else []
     for i in range(layers):
         mods += [linear(inp if i == 0 else hidden, hidden, sharing, math.sqrt(2)), act()]
@@ -184,9 +213,17 @@ class CentralizedCritic(Critic):
 
     def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
         """``state`` [..., S] -> values [..., K, N]."""
-        s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
-        x = _per_member(with_ids(s, self.ids), self.ensemble)
-        v = self.out(self.body(x)).squeeze(-1)
+        first = self.body[0]
+        if isinstance(first, nn.Linear):
+            # one network: W [s, id_i] + b = (W_s s + b) + W_id[:, i], so the state is projected once
+            # per env instead of once per agent (the largest matmul of the critic)
+            S = state.shape[-1]
+            x = F.linear(state, first.weight[:, :S], first.bias).unsqueeze(-2) + first.weight[:, S:].T
+            v = self.out(self.body[1:](x)).squeeze(-1)
+        else:
+            s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
+            x = _per_member(with_ids(s, self.ids), self.ensemble)
+            v = self.out(self.body(x)).squeeze(-1)
         return v.view(*v.shape[:-1], self.ensemble, self.n_agents)
 
 

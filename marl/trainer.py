@@ -27,7 +27,7 @@ from marl.evaluate import evaluate
 from marl.guards import check_rollout
 from marl.learner import Learner
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
-from marl import sharing
+from marl import runtime, sharing
 from marl.pictures import plot_adjacency, plot_mask_overlap
 
 
@@ -61,7 +61,7 @@ def _progress(total: int, initial: int, enabled: bool):
 
 def train(cfg: TrainConfig) -> Path:
     """Train with ``cfg``; returns the run folder."""
-    torch.set_num_threads(cfg.threads)
+    runtime.configure(cfg.threads)
     seed_everything(cfg.seed)
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():

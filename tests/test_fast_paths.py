@@ -1,0 +1,83 @@
+"""The shortcuts that make CPU training fast compute what the plain code would: the sigmoid-based
+tanh, the centralized critic's state projection done once per env, the rollout's values taken in
+one batched pass, the unshuffled full batch, and the allocator setting."""
+
+from __future__ import annotations
+
+import torch
+
+import scenarios
+from envs.factory import make_vector_env
+from marl import runtime
+from marl.collector import Collector
+from marl.communication import CommInputs
+from marl.config import build_config
+from marl.learner import Learner
+from marl.nets import CentralizedCritic, Tanh, with_ids
+
+
+def test_sigmoid_tanh_matches_torch_tanh_values_and_gradients():
+    x = torch.linspace(-12, 12, 20001, dtype=torch.float64)
+    assert torch.allclose(Tanh()(x.float()).double(), torch.tanh(x), atol=2e-7, rtol=0)
+    xs = x[::500].clone().requires_grad_()
+    assert torch.autograd.gradcheck(Tanh(), (xs,))
+    ours, = torch.autograd.grad(Tanh()(xs).sum(), xs)
+    ref, = torch.autograd.grad(torch.tanh(xs).sum(), xs)
+    assert torch.allclose(ours, ref, atol=1e-12)
+
+
+def test_sigmoid_tanh_without_grad_gives_the_same_values():
+    x = torch.randn(64, 32, requires_grad=True)
+    with torch.no_grad():
+        plain = Tanh()(x)
+    assert torch.equal(plain, Tanh()(x).detach())
+
+
+def test_factored_centralized_critic_equals_the_per_agent_input_form():
+    torch.manual_seed(0)
+    critic = CentralizedCritic(state_dim=10, n_agents=4, hidden=16, layers=2).double()
+    state = torch.randn(7, 5, 10, dtype=torch.float64, requires_grad=True)
+    factored = critic.members(None, state)
+    per_agent = with_ids(state.unsqueeze(-2).expand(7, 5, 4, 10), critic.ids.double())
+    plain = critic.out(critic.body(per_agent)).squeeze(-1).unsqueeze(-2)
+    assert factored.shape == (7, 5, 1, 4)
+    assert torch.allclose(factored, plain, atol=1e-12)
+    g_fact = torch.autograd.grad(factored.sum(), [state, *critic.parameters()])
+    g_plain = torch.autograd.grad(plain.sum(), [state, *critic.parameters()])
+    for a, b in zip(g_fact, g_plain):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def _learner_and_collector(minibatches: int = 1):
+    cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0,
+                        "ppo": {"rollout_len": 30, "epochs": 2, "minibatches": minibatches}})
+    env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
+    torch.manual_seed(0)
+    learner = Learner(cfg, env.layout, env.state_dim)
+    return learner, Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu"))
+
+
+def test_rollout_values_taken_in_one_pass_equal_step_by_step_values():
+    learner, collector = _learner_and_collector()
+    ro, last = collector.collect()
+    for t in range(ro.obs.shape[0]):
+        step = learner.value(ro.obs[t], ro.state[t], CommInputs(None, ro.alive[t]))
+        assert torch.allclose(ro.values[t], step, atol=1e-5), t
+    assert torch.allclose(last, learner.value(collector.out.obs, collector.out.state, CommInputs(None, collector.out.alive)))
+
+
+def test_full_batch_update_draws_no_random_numbers_and_minibatches_do():
+    for minibatches, draws in ((1, False), (2, True)):
+        learner, collector = _learner_and_collector(minibatches)
+        ro, last = collector.collect()
+        before = torch.get_rng_state()
+        learner.update(ro, last)
+        assert (not torch.equal(before, torch.get_rng_state())) == draws, minibatches
+
+
+def test_allocator_keeps_freed_memory_on_glibc_linux():
+    import platform
+    import sys
+
+    expected = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert runtime.keep_freed_memory() == expected
