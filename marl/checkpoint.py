@@ -28,7 +28,7 @@ FORMAT_VERSION = 2
 # what it learns (any other change would silently make a different experiment)
 RESUMABLE_CHANGES = frozenset({
     "total_steps", "out", "resume", "progress", "wandb", "wandb_project", "checkpoint_every", "keep_checkpoints",
-    "eval_every", "eval_episodes", "threads", "workers", "device", "restart_failed_envs", "plugins",
+    "eval_every", "eval_episodes", "threads", "compile", "workers", "device", "restart_failed_envs", "plugins",
 })
 # test hook: seconds to sleep inside a checkpoint write, after the data and before the rename, so a
 # test can SIGKILL a run in the middle of writing one

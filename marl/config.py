@@ -181,6 +181,7 @@ class TrainConfig:
     critic_lr: float | None = None  # defaults to lr
     device: str = "cpu"
     threads: int = 1  # torch intra-op threads; small nets run far slower with more on 2 cores
+    compile: bool = False  # torch.compile the update's forward passes and loss (needs a C++ compiler)
     workers: int = 0  # subprocess env workers (0: envs in the training process)
     # env backend: a batched simulator (all envs and agents in tensor ops) or PettingZoo envs; auto takes
     # the batched one where the scenario has it (and workers=0)

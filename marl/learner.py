@@ -98,6 +98,9 @@ class Learner(nn.Module):
         # the learned graph has its own optimizer (bi-level: graph and policy steps alternate)
         self.graph_opt = (torch.optim.Adam(self.graph_parameters(), lr=cfg.comm.graph_lr)
                           if self.graph_parameters() else None)
+        # fuses the networks' elementwise work into compiled kernels: the first update pays the
+        # compilation (~15 s on 2 cores), later ones run ~20% faster on CPU
+        self._ppo_loss = torch.compile(self._minibatch_loss, dynamic=False) if cfg.compile else self._minibatch_loss
 
     def _sharing_spec(self, name: str, units: int) -> sharing.SharingSpec:
         sc = self.cfg.sharing
@@ -194,13 +197,7 @@ class Learner(nn.Module):
                 chunks = [slice(None)] if one else torch.randperm(T * E).chunk(cfg.minibatches)
                 batches = [(self._select_steps(data, idx), None) for idx in chunks]
             for b, (mb, env_idx) in enumerate(batches):
-                inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)
-                params = self._policy_params(mb, ro, env_idx, inputs)
-                logp, entropy = self.actor.log_prob_entropy(params, mb.actions)
-                # an ensemble trains every member on the same targets: [K, B..., N] against [B..., N]
-                values = self.critic.members(mb.obs, mb.state, inputs).movedim(-2, 0)
-                values = values[0] if self.critic.ensemble == 1 else values
-                loss, stats = ppo_loss(logp, entropy, values, mb, cfg)
+                loss, stats = self._ppo_loss(mb, ro, env_idx)
                 loss = loss + self._diversity_terms(stats, cfg)
                 if self.actor.comm is not None and self.actor.comm.gate is not None:
                     open_prob = masked_mean(self.actor.comm.last_gate_prob, mb.mask)
@@ -233,6 +230,17 @@ class Learner(nn.Module):
             err_var = masked_mean((returns - old_values - masked_mean(returns - old_values, mask)) ** 2, mask)
             out["explained_variance"] = float(1 - err_var / ret_var) if ret_var > 0 else float("nan")
         return out
+
+    def _minibatch_loss(self, mb: Minibatch, ro: Rollout, env_idx) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Both networks' forward passes over one minibatch and PPO's loss on them (the part that
+        ``compile=true`` hands to torch.compile)."""
+        inputs = CommInputs(mb.positions, mb.mask > 0, mb.gate)
+        params = self._policy_params(mb, ro, env_idx, inputs)
+        logp, entropy = self.actor.log_prob_entropy(params, mb.actions)
+        # an ensemble trains every member on the same targets: [K, B..., N] against [B..., N]
+        values = self.critic.members(mb.obs, mb.state, inputs).movedim(-2, 0)
+        values = values[0] if self.critic.ensemble == 1 else values
+        return ppo_loss(logp, entropy, values, mb, self.cfg.ppo)
 
     def _diversity_terms(self, stats: dict, cfg) -> torch.Tensor:
         """Kaleidoscope's diversity losses, each scaled to a fraction of its network's main loss.
