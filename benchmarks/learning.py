@@ -9,10 +9,13 @@ time, and plots greedy-eval return against env steps for every run.
 
     .venv/bin/python benchmarks/learning.py [--algos mappo,ippo] [--seeds 0,1,2] [--total-steps 1000000]
                                             [--parallel 2] [--out runs/bench-learning]
-                                            [--backend pettingzoo|batched]
+                                            [--backend pettingzoo|batched] [--set KEY=VALUE ...]
+                                            [--name NAME]
 
 ``--backend batched`` trains on the batched simulator (same task, same episodes per seed) and writes
-``results/learning_batched.*`` instead of ``results/learning.*``.
+``results/learning_batched.*`` instead of ``results/learning.*``. ``--set`` adds training options
+(e.g. ``--set threads=2 --set compile=true``); ``--name`` then keeps those results apart
+(``results/learning_<name>.*``, runs in ``runs/bench-learning-<name>``).
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ COLORS = {"mappo": "tab:blue", "ippo": "tab:orange"}
 MIN_SCORE, GOAL_SCORE, MAX_MINUTES = 0.7, 0.8, 10.0
 
 
-def train_args(algo: str, seed: int, total: int, eval_episodes: int, backend: str = "pettingzoo") -> list[str]:
+def train_args(algo: str, seed: int, total: int, eval_episodes: int, backend: str = "pettingzoo",
+               extra: list[str] = ()) -> list[str]:
     return [
         "scenario=mpe/simple_spread", f"algo={algo}", f"seed={seed}", f"total_steps={total}",
         "n_agents=3", "max_cycles=25", "continuous_actions=false",
-        f"eval_every={max(total // 10, 1)}", f"eval_episodes={eval_episodes}", f"backend={backend}",
+        f"eval_every={max(total // 10, 1)}", f"eval_episodes={eval_episodes}", f"backend={backend}", *extra,
     ]
 
 
@@ -88,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default runs/bench-learning (runs/bench-learning-batched)")
     p.add_argument("--backend", default="pettingzoo", choices=["pettingzoo", "batched"],
                    help="env backend of the training runs (evaluation always uses the mpe2 envs)")
+    p.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                   help="another training option for every run (repeatable)")
+    p.add_argument("--name", default=None, help="results/learning_<name>.* (default: the backend's name)")
     args = p.parse_args(argv)
-    suffix = "" if args.backend == "pettingzoo" else f"_{args.backend}"
+    suffix = f"_{args.name}" if args.name else ("" if args.backend == "pettingzoo" else f"_{args.backend}")
     args.out = args.out or ("runs/bench-learning" + suffix.replace("_", "-"))
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     out = Path(args.out).resolve()
     jobs = [(a, s, out / f"{a}-s{s}") for a in algos for s in seeds]
-    codes = run_parallel([(d, train_args(a, s, args.total_steps, args.eval_episodes, args.backend))
+    codes = run_parallel([(d, train_args(a, s, args.total_steps, args.eval_episodes, args.backend, args.extra))
                           for a, s, d in jobs], max(args.parallel, 1))
 
     rows = []
@@ -108,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                        steps_per_s=s["steps_per_s"], env_steps=s["env_steps"])
         rows.append(row)
 
-    lines = [f"## Learning on mpe/simple_spread (N=3, {args.backend} envs), {args.total_steps:,} env steps per run, "
-             f"{args.eval_episodes} greedy eval episodes", "",
+    options = f", {' '.join(args.extra)}" if args.extra else ""
+    lines = [f"## Learning on mpe/simple_spread (N=3, {args.backend} envs{options}), {args.total_steps:,} env steps "
+             f"per run, {args.eval_episodes} greedy eval episodes", "",
              "| algo | seed | final greedy return | normalised score | wall time (min) | steps/s |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rows, RESULTS / f"learning{suffix}.png")
-    result = {"scenario": "mpe/simple_spread", "backend": args.backend, "n_agents": 3, "max_cycles": 25, "total_steps": args.total_steps,
+    result = {"scenario": "mpe/simple_spread", "backend": args.backend, "options": args.extra, "n_agents": 3, "max_cycles": 25, "total_steps": args.total_steps,
               "eval_episodes": args.eval_episodes, "parallel": args.parallel, "out": str(out), "runs": rows,
               "per_algo": summary, "target": {"min_score": MIN_SCORE, "goal_score": GOAL_SCORE,
                                               "max_minutes": MAX_MINUTES, "verdict": verdict},

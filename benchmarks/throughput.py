@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 import scenarios  # noqa: E402
 from envs import VectorEnv  # noqa: E402
+from marl import runtime  # noqa: E402
 from marl.config import build_config  # noqa: E402
 from marl.learner import Learner  # noqa: E402
 from marl.trainer import Collector, train  # noqa: E402
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--train-iters must be >= 2 (the first iteration is left out)")
     env_counts = [int(x) for x in args.envs.split(",") if x.strip()]
     torch.set_num_threads(1)
+    runtime.keep_freed_memory()  # as every training run does: all rows measured under the same allocator
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
