@@ -39,13 +39,8 @@ class BatchedVectorEnv:
         self._alive = torch.ones(e, n, dtype=torch.bool, device=self.device)  # no agent leaves mid-episode
         self._agent_id = torch.eye(n, device=self.device).expand(e, n, n) if self.layout.agent_id else None
 
-    @property
-    def n_agents(self) -> int:
-        return self.layout.n_agents
-
-    @property
-    def obs_dim(self) -> int:
-        return self.layout.obs_dim
+    n_agents = VectorEnv.n_agents  # both read the layout
+    obs_dim = VectorEnv.obs_dim
 
     # ---- episodes and seeds -----------------------------------------------------------------------
     def _reset_envs(self, env_ids: list[int]) -> None:
