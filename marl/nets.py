@@ -38,7 +38,7 @@ class _SigmoidTanh(torch.autograd.Function):
 
 class Tanh(nn.Module):
     """tanh as 2*sigmoid(2x) - 1 on CPU: the same function (within 2e-7 absolute in float32), but
-    torch's CPU tanh costs ~3x its sigmoid and was the largest item of a batched MAPPO update
+    torch's CPU tanh costs ~3.3x its sigmoid and was the largest item of a batched MAPPO update
     (see benchmarks/throughput.py). Other devices use torch.tanh."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
