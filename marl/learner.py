@@ -100,7 +100,7 @@ class Learner(nn.Module):
                           if self.graph_parameters() else None)
         # fuses the networks' elementwise work into compiled kernels: the first update pays the
         # compilation (~15 s on 2 cores), later ones run ~20% faster on CPU
-        self._ppo_loss = torch.compile(self._minibatch_loss, dynamic=False) if cfg.compile else self._minibatch_loss
+        self._ppo_loss = torch.compile(self._minibatch_loss) if cfg.compile else self._minibatch_loss
 
     def _sharing_spec(self, name: str, units: int) -> sharing.SharingSpec:
         sc = self.cfg.sharing

@@ -115,3 +115,26 @@ def test_compiled_update_matches_eager_and_repeats_exactly():
     env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
     initial = Learner(cfg, env.layout, env.state_dim)
     assert any(not torch.allclose(a, b) for a, b in zip(initial.parameters(), eager))
+
+
+@pytest.mark.slow  # ~45 s of compilation
+@pytest.mark.skipif(not _has_cxx(), reason="compile=true needs a C++ compiler for torch.compile's CPU kernels")
+def test_compile_with_a_radius_graph_stops_recompiling_when_edge_counts_change():
+    from torch._dynamo.utils import counters
+
+    cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0, "compile": True,
+                        "comm": {"graph": "radius", "layer": "gat"}, "ppo": {"rollout_len": 10, "epochs": 1}})
+    env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
+    torch.manual_seed(0)
+    learner = Learner(cfg, env.layout, env.state_dim, pos_dim=env.pos_dim, scenario="mpe/simple_spread")
+    collector = Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu"))
+    graphs, edge_counts = [], set()
+    for _ in range(6):
+        ro, last = collector.collect()
+        learner.update(ro, last)
+        edge_counts.add(learner.actor.comm.last_edges.num_edges)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert len(edge_counts) > 1  # the shapes did change between updates
+    # ... and once torch.compile has marked them dynamic (by the 4th update here) nothing more compiles;
+    # with dynamic=False every update recompiled until torch gave up at its recompile limit
+    assert graphs[-1] == graphs[-3], graphs
