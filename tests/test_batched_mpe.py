@@ -125,16 +125,22 @@ def test_batched_vector_env_matches_pettingzoo_vector_env(name, overrides):
     reference.close()
 
 
-def test_spread_at_thirty_agents_matches_mpe2():
-    """Many overlapping agents (stiff contact forces) stay within tolerance over a whole episode."""
-    sc = scenarios.make("mpe/simple_spread", n_agents=30)
-    reference = VectorEnv(sc, 1, seed=3)
-    batched = make_vector_env(sc, 1, seed=3, backend="batched")
+def _assert_spread_episode_matches_mpe2(n_agents: int, seed: int) -> None:
+    """One whole simple_spread episode, mpe2 against the batched simulator, same seed and actions."""
+    sc = scenarios.make("mpe/simple_spread", n_agents=n_agents)
+    reference = VectorEnv(sc, 1, seed=seed)
+    batched = make_vector_env(sc, 1, seed=seed, backend="batched")
     _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
     gen = torch.Generator().manual_seed(0)
     for step in range(25):
         actions = reference.random_actions(gen)
         _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")
+    reference.close()
+
+
+def test_spread_at_thirty_agents_matches_mpe2():
+    """Many overlapping agents (stiff contact forces) stay within tolerance over a whole episode."""
+    _assert_spread_episode_matches_mpe2(30, seed=3)
 
 
 @pytest.mark.parametrize(("name", "overrides"), [CASES[2], CASES[9]], ids=[IDS[2], IDS[9]])
@@ -149,11 +155,4 @@ def test_large_batch_contact_path_matches_mpe2(name, overrides, monkeypatch):
 @pytest.mark.slow
 def test_spread_at_a_hundred_agents_matches_mpe2():
     """N=100 (mpe2 needs ~3 s for the episode)."""
-    sc = scenarios.make("mpe/simple_spread", n_agents=100)
-    reference = VectorEnv(sc, 1, seed=8)
-    batched = make_vector_env(sc, 1, seed=8, backend="batched")
-    _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
-    gen = torch.Generator().manual_seed(0)
-    for step in range(25):
-        actions = reference.random_actions(gen)
-        _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")
+    _assert_spread_episode_matches_mpe2(100, seed=8)
