@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench docs clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/learning.py
+
+docs: $(STAMP)
+	$(BIN)/python -m marl.reference
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

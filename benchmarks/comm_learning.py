@@ -31,7 +31,7 @@ from benchmarks._runs import run_parallel  # noqa: E402
 from envs import VectorEnv  # noqa: E402
 from marl import checkpoint as ckpt  # noqa: E402
 from marl.config import build_config, load_yaml  # noqa: E402
-from marl.evaluate import EVAL_SEED_OFFSET, comm_inputs, eval_mode  # noqa: E402
+from marl.evaluation import EVAL_SEED_OFFSET, comm_inputs, eval_mode  # noqa: E402
 from marl.learner import Learner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -1,10 +1,10 @@
 """A decentralized hand-coded reference player for ``mpe/simple_spread`` and the normalised score.
 
-Measures the mean-over-agents episode return (the definition of ``marl/evaluate.py``) of
+Measures the mean-over-agents episode return (the definition of ``marl/evaluation.py``) of
 
 * the heuristic: every agent, from its own observation only, solves the agent<->landmark assignment
   (minimum total distance over all permutations) and steers to its landmark with a damped controller;
-* the uniformly random policy (``marl.evaluate.evaluate(scenario, None, ...)``);
+* the uniformly random policy (``marl.evaluation.evaluate(scenario, None, ...)``);
 
 and prints them with the normalised score ``(R - R_random) / (R_heuristic - R_random)`` computed from
 the fixed references ``RANDOM_RETURN`` and ``HEURISTIC_RETURN`` (N=3, max_cycles=25).
@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 import scenarios  # noqa: E402
 from envs import VectorEnv  # noqa: E402
-from marl.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate  # noqa: E402
+from marl.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate  # noqa: E402
 
 SCENARIO = "mpe/simple_spread"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,7 +86,7 @@ def heuristic_actions(obs: torch.Tensor, k_pos: float = K_POS, k_vel: float = K_
 @torch.no_grad()
 def evaluate_heuristic(episodes: int = 200, seed: int = 0, n_agents: int = 3, num_envs: int = 8,
                        k_pos: float = K_POS, k_vel: float = K_VEL) -> EvalResult:
-    """Whole episodes of the heuristic through VectorEnv, seeded as ``marl.evaluate.evaluate``."""
+    """Whole episodes of the heuristic through VectorEnv, seeded as ``marl.evaluation.evaluate``."""
     scenario = scenarios.make(SCENARIO, n_agents=n_agents)
     env = VectorEnv(scenario, num_envs=min(num_envs, episodes), seed=seed + EVAL_SEED_OFFSET)
     out = env.reset()

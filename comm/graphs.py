@@ -327,17 +327,24 @@ def make_graph(
 
 
 def load_plugin(path: str | Path) -> ModuleType:
-    """Import a user's Python file by path so its ``@register_graph`` / ``@register_layer`` run."""
+    """Import a user's Python file by path so its decorators (``@register_graph``, ``@register_layer``,
+    ``@register_algorithm``, ...) and ``register(...)`` calls run. A file already imported with the
+    same content is not run again (its registrations stand)."""
     path = Path(path)
     if not path.is_file():
         raise CommError(f"cannot load plugin {str(path)!r}: no such file")
     resolved = str(path.resolve())
     stem = re.sub(r"\W", "_", path.stem)
     module_name = f"comm_plugin_{stem}_{hashlib.sha1(resolved.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__plugin_digest__", None) == digest:
+        return loaded
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise CommError(f"cannot load plugin {str(path)!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
+    module.__plugin_digest__ = digest
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)

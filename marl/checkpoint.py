@@ -1,7 +1,9 @@
 """Checkpoints that are never half-written: write a temporary file, fsync, then ``os.replace``.
 
-A checkpoint holds the learner (models, optimisers, value normaliser), counters, RNG states, the
-config and metadata (package versions, git commit, config hash), and keeps the last K files.
+A checkpoint holds the algorithm (its networks, optimisers, value normaliser, hooks' state), the
+collector (envs mid-episode, the actor's carry), counters, RNG states, the config, the env layout
+the networks were built for (so a policy loads without an env) and metadata (package versions,
+git commit, config hash), and keeps the last K files.
 Resuming checks the checkpoint against the new config and says exactly which keys differ.
 """
 
@@ -22,8 +24,9 @@ import numpy as np
 import torch
 
 PREFIX = "step_"
-# bumped when what a checkpoint holds changes in a way an older reader cannot use for resuming
-FORMAT_VERSION = 2
+# bumped when what a checkpoint holds changes in a way an older reader cannot use
+# 2: a PPO learner's state; 3: a registered algorithm's state and the full env layout
+FORMAT_VERSION = 3
 # config keys that may change when a run is resumed: how long it runs and how it is logged, not
 # what it learns (any other change would silently make a different experiment)
 RESUMABLE_CHANGES = frozenset({
@@ -138,9 +141,20 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read (truncated or not a checkpoint): {type(exc).__name__}"
         ) from None
-    if not isinstance(payload, dict) or "learner" not in payload or "config" not in payload:
-        raise CheckpointError(f"{str(path)!r} is not a mosaic-marl checkpoint (no learner/config inside)")
+    if not isinstance(payload, dict) or "config" not in payload or not ({"learner", "algorithm"} & set(payload)):
+        raise CheckpointError(f"{str(path)!r} is not a mosaic-marl checkpoint (no algorithm/config inside)")
     return payload
+
+
+def check_format(path: Path, payload: dict[str, Any]) -> None:
+    """A one-line CheckpointError for a checkpoint of another format version, naming both."""
+    found = payload.get("format_version", 1)
+    if found != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {found} (written by mosaic-marl {_written_by(payload)}); "
+            f"this mosaic-marl reads format version {FORMAT_VERSION} only: retrain, or use the mosaic-marl that "
+            "wrote it"
+        )
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -177,12 +191,7 @@ def check_resumable(path: Path, payload: dict[str, Any], config: dict) -> None:
     """Raise a CheckpointError saying exactly what differs when ``payload`` cannot continue a run
     with ``config``; warn (naming the packages) when it was written with other code,
     which load fine but void the bit-identical guarantee."""
-    found = payload.get("format_version", 1)
-    if found != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} has format version {found}, this mosaic-marl reads version {FORMAT_VERSION} "
-            f"for resuming (written by mosaic-marl {_written_by(payload)}); `marl eval` can still use it"
-        )
+    check_format(path, payload)
     diffs = config_differences(payload.get("config", {}), config)
     if diffs:
         raise CheckpointError(

@@ -114,39 +114,28 @@ def cmd_eval(args) -> None:
     import torch
 
     import scenarios
-    from envs import VectorEnv
     from marl import checkpoint as ckpt
-    from marl.config import build_config, load_yaml
-    from marl.evaluate import evaluate, record_gif
-    from marl.learner import Learner
+    from marl.evaluation import evaluate, record_gif
+    from marl.policy import load_policy, resolve_checkpoint
 
     run = Path(args.run)
-    path = Path(args.checkpoint) if args.checkpoint else ckpt.latest_checkpoint(run)
-    if path is None:
-        raise UserError(f"no checkpoint found in {run / 'checkpoints'} (train first, or pass --checkpoint FILE)")
-    payload = ckpt.load_checkpoint(path)
-    cfg = build_config(payload["config"] if not (run / "config.yaml").is_file() else load_yaml(run / "config.yaml"))
+    path = resolve_checkpoint(args.checkpoint or run)
+    channel = {"channel_drop": args.channel_drop, "channel_noise": args.channel_noise,
+               "channel_delay": args.channel_delay}
+    policy = load_policy(path, comm_overrides=channel)
+    cfg = policy.config
     overrides = dict(cfg.scenario_args)
     if args.n_agents is not None:
         overrides["n_agents"] = args.n_agents
-    cfg.comm.channel_drop, cfg.comm.channel_noise = args.channel_drop, args.channel_noise
-    cfg.comm.channel_delay = args.channel_delay
-    scenario = scenarios.make(cfg.scenario, **overrides)
-    env = VectorEnv(scenario, 1)
-    env.close()
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
-    # only the actor is needed to act; its weights do not depend on N when the observation size
-    # does not (zero-shot transfer to more agents), while a centralized critic's do
+    # only the actor acts; its weights do not depend on N when the observation size does not
+    # (zero-shot transfer to more agents), while per-agent weights do
     try:
-        learner.load_actor(payload["learner"])
-    except ValueError as exc:  # per-agent weights for another number of agents
-        raise UserError(f"checkpoint {path}: {exc}") from None
-    except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise UserError(f"checkpoint {path} does not fit {cfg.scenario} with {overrides}: {detail}") from None
+        policy = policy.for_scenario(cfg.scenario, overrides)
+    except ckpt.CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    scenario = scenarios.make(cfg.scenario, **overrides)
     torch.set_num_threads(cfg.threads)
-    res = evaluate(scenario, learner.actor, args.episodes, seed=args.seed, deterministic=not args.stochastic)
+    res = evaluate(scenario, policy.actor, args.episodes, seed=args.seed, deterministic=not args.stochastic)
     rnd = evaluate(scenario, None, args.episodes, seed=args.seed)
     result = {"checkpoint": str(path), "scenario": cfg.scenario, "overrides": overrides, "policy": res.as_dict(),
               "random_policy": rnd.as_dict(), "greedy": not args.stochastic,
@@ -154,7 +143,8 @@ def cmd_eval(args) -> None:
     print(f"{cfg.scenario} {overrides} checkpoint {path.name}, {args.episodes} episodes")
     print(f"  trained policy: return {res.mean:.2f} ± {res.std:.2f}   (random policy: {rnd.mean:.2f} ± {rnd.std:.2f})")
     if args.render:
-        gif = record_gif(scenario, learner.actor, run / "episode.gif", seed=args.seed, deterministic=not args.stochastic)
+        gif = record_gif(scenario, policy.actor, run / "episode.gif", seed=args.seed,
+                         deterministic=not args.stochastic)
         result["gif"] = str(gif)
         print(f"  GIF of one episode: {gif}")
     (run / "eval.json").write_text(json.dumps(result, indent=2))

@@ -1,13 +1,16 @@
 """The actor's communication step, built from a ``CommConfig``: graph (+ gate) + GNN rounds.
 
-``Communication(x [B,N,H], inputs) -> [B,N,H]``: messages flow only along the graph's incoming
-edges, so agent i's output depends on agents with a path to it within ``rounds`` hops.
+``Communication(x [B,N,H], obs, inputs, previous, replay) -> (x', previous', aux)``: messages flow
+only along the graph's incoming edges, so agent i's output depends on agents with a path to it
+within ``rounds`` hops. State is explicit: the delayed channel's senders' features travel in the
+caller's carry (``previous``), and every stochastic decision comes back in ``aux.replay`` so the
+update can replay it; nothing is written to module attributes during forward.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,7 +27,19 @@ class CommInputs:
 
     positions: torch.Tensor | None = None  # [B, N, d]
     alive: torch.Tensor | None = None  # [B, N] bool
-    gate: torch.Tensor | None = None  # [B, N] stored gate decisions to replay (update pass)
+
+
+@dataclass
+class StepAux:
+    """What one actor step computed besides its action parameters.
+
+    ``edges``: the messages sent (for logging and pictures). ``replay``: the stochastic decisions
+    taken, ``[B, ...]`` each; passing them back as ``replay=`` reproduces the step exactly.
+    ``terms``: differentiable by-products a training hook's loss may use (``gate_open_prob``)."""
+
+    edges: comm.Edges | None = None
+    replay: dict[str, torch.Tensor] = field(default_factory=dict)
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def graph_options(cfg: CommConfig) -> dict:
@@ -65,42 +80,48 @@ class Communication(nn.Module):
             residual=cfg.residual, activation=activation,
         )
         self.channel = cfg  # drop / noise / delay settings (comm.channel_*)
-        self._previous: torch.Tensor | None = None  # senders' features of the last step (delay)
-        self.last_gate_prob: torch.Tensor | None = None  # for the communication-cost penalty
-        self.last_gate: torch.Tensor | None = None  # hard decisions of the last call, [B, N]
-        self.last_edges: comm.Edges | None = None  # for logging and pictures
 
-    def forward(self, x: torch.Tensor, obs: torch.Tensor, inputs: CommInputs) -> torch.Tensor:
+    @property
+    def delayed(self) -> bool:
+        """Whether messages carry the senders' previous features (the caller keeps them in its carry)."""
+        return bool(self.channel.channel_delay)
+
+    def forward(self, x: torch.Tensor, obs: torch.Tensor, inputs: CommInputs, previous: torch.Tensor | None = None,
+                replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None, StepAux]:
+        """``x`` [B, N, H] -> (features after message passing, this step's features for a delayed
+        channel's next step or None, aux). ``previous`` [B, N, H]: last step's features (delay)."""
         B, N, H = x.shape
+        replay = replay or {}
+        aux = StepAux()
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive,
                                 obs=obs, device=x.device, training=self.training)
         edges = self.graph(ctx)
         gate = None
         if self.gate is not None:
-            g, p = self.gate(obs, decisions=inputs.gate)
-            self.last_gate, self.last_gate_prob = g.detach(), p
+            g, p = self.gate(obs, decisions=replay.get("gate"))
+            aux.replay["gate"], aux.terms["gate_open_prob"] = g.detach(), p
             gate = g.reshape(-1)
         flat = x.reshape(B * N, H)
+        new_previous = x.detach() if self.delayed else None
         if self.training and not self.channel.channel_in_training:
-            self.last_edges = edges
-            return self.block(flat, edges, gate=gate).view(B, N, H)
-        edges, shared = self._imperfect_channel(edges, flat)
-        self.last_edges = edges
+            aux.edges = edges
+            return self.block(flat, edges, gate=gate).view(B, N, H), new_previous, aux
+        edges, shared = self._imperfect_channel(edges, flat, previous)
+        aux.edges = edges
         if shared is flat:
-            return self.block(flat, edges, gate=gate).view(B, N, H)
+            return self.block(flat, edges, gate=gate).view(B, N, H), new_previous, aux
         # messages are computed from what the senders shared; each agent keeps its own features
         received = self.block(shared, edges, gate=gate) - (shared if self.block.residual else 0)
-        return (received + (flat if self.block.residual else 0)).view(B, N, H)
+        return (received + (flat if self.block.residual else 0)).view(B, N, H), new_previous, aux
 
-    def _imperfect_channel(self, edges, x: torch.Tensor):
+    def _imperfect_channel(self, edges, x: torch.Tensor, previous: torch.Tensor | None):
         """Lost messages, noisy and one-step-old sender features (``comm.channel_*``)."""
         ch = self.channel
         if ch.channel_drop > 0 and edges.num_edges:
             edges = edges.select(torch.rand(edges.num_edges, device=x.device) >= ch.channel_drop)
         shared = x
-        if ch.channel_delay:
-            previous = self._previous if self._previous is not None and self._previous.shape == x.shape else x
-            self._previous, shared = x.detach(), previous
+        if ch.channel_delay and previous is not None:
+            shared = previous.reshape(x.shape)
         if ch.channel_noise > 0:
             shared = shared + ch.channel_noise * torch.randn_like(shared)
         return edges, shared

@@ -144,36 +144,28 @@ class CommConfig:
 
 
 @dataclass
-class PPOConfig:
+class AlgoConfig:
+    """What every algorithm's config has; an algorithm's ``Config`` subclasses this and adds its
+    own keys (the ``algo.*`` section; ``algo=NAME`` picks the algorithm)."""
+
+    name: str = "mappo"
     rollout_len: int = 50  # env steps per env between updates
-    epochs: int = 10
-    minibatches: int = 1
-    gamma: float = 0.95  # 25-step MPE episodes bootstrap at truncation: a horizon near theirs
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    value_clip: float = 0.2  # 0 turns value clipping off
-    ent_coef: float = 0.01
-    vf_coef: float = 1.0
-    max_grad_norm: float = 10.0
-    value_norm: bool = True  # running mean/std of the returns
-    adv_norm: bool = True
-    lr_anneal: bool = False  # linear decay of the learning rates to 0
 
     def validate(self) -> None:
-        _positive(self, "rollout_len", "epochs", "minibatches", "clip", "max_grad_norm")
-        for key in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"ppo.{key} must be in [0, 1] (got {getattr(self, key)})")
-        for key in ("value_clip", "ent_coef", "vf_coef"):
-            if not getattr(self, key) >= 0:
-                raise ConfigError(f"ppo.{key} must be >= 0 (got {getattr(self, key)})")
+        _positive(self, "rollout_len")
+
+
+def _default_algo() -> AlgoConfig:
+    from marl.algos import algorithm_class
+
+    return algorithm_class("mappo").Config(name="mappo")
 
 
 @dataclass
 class TrainConfig:
     scenario: str = "mpe/simple_spread"
     scenario_args: dict = field(default_factory=dict)  # scenario options, e.g. {n_agents: 5}
-    algo: Literal["mappo", "ippo"] = "mappo"
+    algo: AlgoConfig = field(default_factory=_default_algo)  # algo=NAME, its options as algo.KEY
     seed: int = 0
     total_steps: int = 300_000  # env steps (one step of one env, all its agents)
     num_envs: int = 16
@@ -201,7 +193,6 @@ class TrainConfig:
     comm: CommConfig = field(default_factory=CommConfig)
     sharing: SharingConfig = field(default_factory=SharingConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def validate(self) -> None:
         _positive(self, "total_steps", "num_envs", "lr", "eval_episodes", "threads", "keep_checkpoints")
@@ -219,14 +210,23 @@ class TrainConfig:
             raise ConfigError(f"device must be 'cpu' or 'cuda[:i]' (got {self.device!r})")
 
     @property
-    def critic_kind(self) -> str:
-        if self.critic.name != "auto":
-            return self.critic.name
-        return "centralized" if self.algo == "mappo" else "independent"
+    def critic_kind(self) -> str | None:
+        """The critic the algorithm trains (``critic=auto`` resolved), None for one without."""
+        from marl.algos import algorithm_class
+
+        return algorithm_class(self.algo.name).critic_kind(self)
 
 
-# Sections whose "primary" field a scalar sets directly: ``critic=independent``.
-PRIMARY_FIELD = {"critic": "name", "comm": "graph", "sharing": "name"}
+# Sections whose "primary" field a scalar sets directly: ``critic=independent``, ``algo=happo``.
+PRIMARY_FIELD = {"critic": "name", "comm": "graph", "sharing": "name", "algo": "name"}
+# Sections whose dataclass depends on a value: ``algo.*`` is checked against the chosen algorithm's Config.
+DYNAMIC_SECTIONS = {"algo": lambda data: _algo_config_class(data.get("name", "mappo"))}
+
+
+def _algo_config_class(name):
+    from marl.algos import algorithm_class
+
+    return algorithm_class(str(name)).Config
 
 
 # ---- building and validating ----------------------------------------------------------------
@@ -335,6 +335,8 @@ def _build(cls, data: dict, prefix: str = ""):
                     value = {PRIMARY_FIELD[key]: value}
                 else:
                     raise ConfigError(f"{full} is a section; set its keys, e.g. {full}.{dataclasses.fields(t)[0].name}=...")
+            if key in DYNAMIC_SECTIONS and not prefix:
+                t = DYNAMIC_SECTIONS[key](value)
             kwargs[key] = _build(t, value, full + ".")
         else:
             kwargs[key] = _coerce(full, value, t)
@@ -417,6 +419,11 @@ def build_config(data: dict) -> TrainConfig:
     import scenarios
 
     data = dict(data)
+    _load_plugins(data.get("plugins", []))  # before any name is resolved: plugins may register them
+    if "ppo" in data:
+        keys = [f"ppo.{k} -> algo.{k}" for k in data["ppo"]] if isinstance(data["ppo"], dict) else []
+        raise ConfigError(f"the ppo section is now algo (PPO's options belong to algo=mappo|ippo|happo): "
+                          f"{', '.join(keys) or 'use algo.KEY=...'}")
     config_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     scenario_name = data.get("scenario", TrainConfig.scenario)
     extra = {k: data.pop(k) for k in list(data) if k not in config_keys}
@@ -446,7 +453,23 @@ def build_config(data: dict) -> TrainConfig:
                           f"{', '.join(batched)}); use backend=pettingzoo or auto")
     _check_comm_names(cfg)
     _check_sharing_names(cfg)
+    from marl.algos import algorithm_class
+
+    algorithm_class(cfg.algo.name).check_config(cfg)
     return cfg
+
+
+def _load_plugins(paths) -> None:
+    """Import the user's plugin files (one-line ConfigError naming a file that fails)."""
+    import comm
+
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(",") if p]
+    try:
+        for path in paths or []:
+            comm.load_plugin(path)
+    except comm.CommError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_sharing_names(cfg: TrainConfig) -> None:
@@ -461,12 +484,10 @@ def _check_sharing_names(cfg: TrainConfig) -> None:
 
 
 def _check_comm_names(cfg: TrainConfig) -> None:
-    """Import ``plugins`` (user graphs and layers), then check the graph and layer names."""
+    """Check the graph and layer names (after ``plugins`` were imported: they may register some)."""
     import comm
 
     try:
-        for path in cfg.plugins:
-            comm.load_plugin(path)
         if cfg.comm.graph not in comm.GRAPHS:
             raise ConfigError(comm.unknown_name_message("comm.graph", cfg.comm.graph, comm.graph_names()))
         if cfg.comm.enabled or cfg.critic.name == "graph":

@@ -13,7 +13,7 @@ from torch.distributions import Normal
 
 import comm
 from envs.layout import Layout
-from marl.communication import CommInputs
+from marl.communication import CommInputs, StepAux
 from marl.sharing import SharingSpec, linear
 
 FULL = SharingSpec()
@@ -91,9 +91,18 @@ def with_ids(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
     return x if ids is None else torch.cat([x, ids.expand(*x.shape[:-1], ids.shape[-1])], dim=-1)
 
 
+Carry = dict[str, torch.Tensor]
+
+
 class Actor(nn.Module):
     """Decentralized policy: agent i's action distribution is a function of obs i (and its own
-    GRU state) only. Invalid (padded) discrete actions get a large negative logit."""
+    carry) only, plus messages along incoming edges when it communicates. Invalid (padded)
+    discrete actions get a large negative logit.
+
+    State is explicit: ``actor(obs, carry, inputs, replay) -> (params, carry', aux)``. The carry is
+    a dict of ``[B, N, ...]`` tensors a step hands to the next (``h``: the GRU state;
+    ``comm_previous``: a delayed channel's sender features); ``aux`` (``StepAux``) holds the edges
+    used, the stochastic decisions to replay and differentiable terms for training hooks."""
 
     def __init__(
         self,
@@ -109,6 +118,7 @@ class Actor(nn.Module):
         super().__init__()
         self.discrete = layout.discrete
         self.hidden = hidden
+        self.n_agents = layout.n_agents
         self.sharing = sharing
         self.register_buffer("ids", agent_ids(layout.n_agents, sharing), persistent=False)
         n_ids = layout.n_agents if self.ids is not None else 0
@@ -131,25 +141,47 @@ class Actor(nn.Module):
     def recurrent(self) -> bool:
         return self.gru is not None
 
-    def initial_state(self, batch_shape: tuple[int, ...], device=None) -> torch.Tensor:
-        return torch.zeros(*batch_shape, self.hidden, device=device)
+    def carry_keys(self) -> tuple[str, ...]:
+        return (("h",) if self.recurrent else ()) + (("comm_previous",) if self.comm is not None and self.comm.delayed
+                                                     else ())
 
-    def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None, inputs=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``obs`` [B, N, O] -> distribution parameters [B, N, A] and the next GRU state.
-        ``inputs`` (``CommInputs``: positions, alive, stored gates) feed the communication graph."""
+    def initial_carry(self, batch_shape: tuple[int, ...], device=None) -> Carry:
+        """Zeros for every carried tensor; ``batch_shape`` is ``(E, N)``."""
+        return {k: torch.zeros(*batch_shape, self.hidden, device=device) for k in self.carry_keys()}
+
+    @staticmethod
+    def reset_carry(carry: Carry, starts: torch.Tensor) -> Carry:
+        """The carry with the envs where a new episode ``starts`` ([E] bool) set back to zeros."""
+        keep = (~starts).float()
+        return {k: v * keep.view(-1, *([1] * (v.dim() - 1))) for k, v in carry.items()}
+
+    def forward(self, obs: torch.Tensor, carry: Carry | None = None, inputs=None,
+                replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, Carry, StepAux]:
+        """``obs`` [B, N, O] -> distribution parameters [B, N, A], the next carry and the step's aux.
+        ``inputs`` (``CommInputs``: positions, alive) feed the communication graph; ``replay``
+        holds stochastic decisions to take again (from a previous call's ``aux.replay``)."""
+        carry = carry or {}
+        new: Carry = {}
+        aux = StepAux()
         x = self.body(with_ids(obs, self.ids))
         if self.comm is not None:
-            x = self.comm(x, obs, inputs if inputs is not None else CommInputs())
-        if isinstance(self.gru, AgentGRUCell):
-            x = h = self.gru(x, h.view(x.shape))
-        elif self.gru is not None:
-            shape = x.shape
-            h = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
-            x = h
+            x, previous, aux = self.comm(x, obs, inputs if inputs is not None else CommInputs(),
+                                         carry.get("comm_previous"), replay)
+            if previous is not None:
+                new["comm_previous"] = previous
+        if self.gru is not None:
+            h = carry.get("h")
+            h = torch.zeros_like(x) if h is None else h.view(x.shape)
+            if isinstance(self.gru, AgentGRUCell):
+                x = self.gru(x, h)
+            else:
+                shape = x.shape
+                x = self.gru(x.reshape(-1, shape[-1]), h.reshape(-1, shape[-1])).view(shape)
+            new["h"] = x
         out = self.head(x)
         if self.discrete:
             out = out.masked_fill(self.invalid, -1e9)
-        return out, h
+        return out, new, aux
 
     def log_prob_entropy(self, params: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and the policy's entropy, per agent."""
@@ -160,9 +192,9 @@ class Actor(nn.Module):
         dist = Normal(params, self.log_std.exp().expand_as(params), validate_args=False)
         return (dist.log_prob(actions) * self.dim_mask).sum(-1), (dist.entropy() * self.dim_mask).sum(-1)
 
-    def act(self, obs: torch.Tensor, h: torch.Tensor | None = None, deterministic: bool = False, inputs=None):
-        """Sampled (or greedy) actions, their log-probabilities, and the next GRU state."""
-        params, h = self(obs, h, inputs)
+    def act(self, obs: torch.Tensor, carry: Carry | None = None, deterministic: bool = False, inputs=None):
+        """Sampled (or greedy) actions, their log-probabilities, the next carry and the step's aux."""
+        params, carry, aux = self(obs, carry, inputs)
         if self.discrete:
             logp_all = torch.log_softmax(params, dim=-1)
             if deterministic:
@@ -170,13 +202,13 @@ class Actor(nn.Module):
             else:
                 flat = logp_all.exp().reshape(-1, params.shape[-1])
                 action = torch.multinomial(flat, 1).view(params.shape[:-1])
-            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1), h
+            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1), carry, aux
         if deterministic:
             action = params
         else:
             action = params + self.log_std.exp() * torch.randn_like(params)
         logp, _ = self.log_prob_entropy(params, action)
-        return action, logp, h
+        return action, logp, carry, aux
 
 
 class Critic(nn.Module):

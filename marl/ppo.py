@@ -1,17 +1,15 @@
-"""PPO for many agents (MAPPO with a centralized critic, IPPO with independent ones).
+"""PPO's building blocks, shared by the PPO-family algorithms (``marl/algos/``): advantages
+(GAE), the value normaliser, masked means, the minibatch and the clipped loss.
 
-Reads top to bottom: advantages (GAE) -> value normaliser -> the clipped loss -> the update loop.
 Every tensor is ``[T, E, N]`` (time, env, agent); dead agents are masked out of every mean.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-
-from marl.config import PPOConfig
 
 
 def gae(
@@ -90,10 +88,22 @@ class Minibatch:
     returns: torch.Tensor  # normalised
     mask: torch.Tensor  # float, 1 where the agent acted
     positions: torch.Tensor | None = None  # [B..., N, d] for graphs built from the scene
-    gate: torch.Tensor | None = None  # [B..., N] gate decisions taken during the rollout
+    replay: dict = field(default_factory=dict)  # the actor's stochastic decisions, [B..., ...] each
+    carry: dict = field(default_factory=dict)  # the carry each step started from, [B..., N, ...] each
+
+    def select(self, pick) -> "Minibatch":
+        """The minibatch with ``pick`` applied to every tensor (and to those in the dicts)."""
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                out[name] = {k: pick(v) for k, v in value.items()}
+            else:
+                out[name] = None if value is None else pick(value)
+        return Minibatch(**out)
 
 
-def ppo_loss(logp, entropy, values, mb: Minibatch, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def ppo_loss(logp, entropy, values, mb: Minibatch, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The clipped surrogate, the (optionally clipped) value loss and the entropy bonus."""
     ratio = (logp - mb.old_logp).exp()
     surrogate = torch.min(ratio * mb.advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * mb.advantages)

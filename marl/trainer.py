@@ -21,14 +21,13 @@ import yaml
 import scenarios
 from envs.factory import make_vector_env
 from marl import checkpoint as ckpt
+from marl import runtime
+from marl.algos import EnvInfo, Progress, make_algorithm
 from marl.collector import Collector
 from marl.config import TrainConfig, to_dict
-from marl.evaluate import evaluate
+from marl.evaluation import evaluate
 from marl.guards import check_rollout
-from marl.learner import Learner
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
-from marl import runtime, sharing
-from marl.pictures import plot_adjacency, plot_mask_overlap
 
 
 class RunSetupError(ValueError):
@@ -41,14 +40,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _optimizers(learner: Learner) -> dict[str, torch.optim.Optimizer]:
-    """Every optimizer the learner holds (actor, critic, learned graph, ...), by attribute name."""
-    return {name: opt for name, opt in sorted(vars(learner).items()) if isinstance(opt, torch.optim.Optimizer)}
-
-
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.scenario.replace('/', '-')}-{cfg.algo}-s{cfg.seed}-{stamp}"
+    return Path("runs") / f"{cfg.scenario.replace('/', '-')}-{cfg.algo.name}-s{cfg.seed}-{stamp}"
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -78,8 +72,8 @@ def train(cfg: TrainConfig) -> Path:
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
     env = make_vector_env(scenario, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, workers=cfg.workers,
                           device=device, restart_failed=cfg.restart_failed_envs)
-    pos_dim = env.pos_dim if env.has_positions else 0
-    learner = Learner(cfg, env.layout, env.state_dim, pos_dim, cfg.scenario).to(device)
+    env_info = EnvInfo.from_env(env, cfg.scenario)
+    algo = make_algorithm(cfg, env_info).to(device)
 
     iteration, env_steps, wall_offset, wandb_id = 0, 0, 0.0, None
     resume_from = ckpt.latest_checkpoint(run_dir) if cfg.resume else None
@@ -88,27 +82,23 @@ def train(cfg: TrainConfig) -> Path:
     if resume_from is not None:
         payload = ckpt.load_checkpoint(resume_from, map_location=device)
         ckpt.check_resumable(resume_from, payload, config)
-        ckpt.load_state(learner, payload["learner"], "model", resume_from)
-        for name, opt in _optimizers(learner).items():
-            if name not in payload["optimizers"]:
-                raise ckpt.CheckpointError(f"checkpoint {str(resume_from)!r} holds no state for optimizer {name!r}")
-            ckpt.load_state(opt, payload["optimizers"][name], f"optimizer {name!r}", resume_from)
+        algo.load_checkpoint_state(payload["algorithm"], resume_from)
         iteration, env_steps = payload["iteration"], payload["env_steps"]
         wall_offset, wandb_id = payload.get("wall_time_s", 0.0), payload.get("wandb_id")
         print(f"resuming {run_dir} from {resume_from.name} (iteration {iteration}, {env_steps} env steps)")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
-    steps_per_iter = cfg.num_envs * cfg.ppo.rollout_len
+    steps_per_iter = cfg.num_envs * algo.rollout_len
     print(
-        f"{cfg.algo.upper()} on {cfg.scenario}{' ' + str(cfg.scenario_args) if cfg.scenario_args else ''}: {env.n_agents} agents, obs {env.obs_dim}, "
-        f"state {env.state_dim}, {cfg.critic_kind} critic, {cfg.num_envs} envs x {cfg.ppo.rollout_len} steps per "
-        f"update, {cfg.total_steps:,} env steps ({env.backend} envs) -> {run_dir}",
+        f"{cfg.algo.name.upper()} on {cfg.scenario}{' ' + str(cfg.scenario_args) if cfg.scenario_args else ''}: "
+        f"{env.n_agents} agents, obs {env.obs_dim}, state {env.state_dim}, {algo.describe()}, {cfg.num_envs} envs x "
+        f"{algo.rollout_len} steps per update, {cfg.total_steps:,} env steps ({env.backend} envs) -> {run_dir}",
         flush=True,
     )
-    collector = Collector(env, learner, cfg.ppo.rollout_len, device)
+    collector = Collector(env, algo, algo.rollout_len, device)
     if resume_from is not None:
-        # envs mid-episode, GRU state, last observation: the run continues exactly where it stopped;
-        # RNG states last, so nothing done while rebuilding draws from them
+        # envs mid-episode, the actor's carry, last observation: the run continues exactly where it
+        # stopped; RNG states last, so nothing done while rebuilding draws from them
         collector.load_state_dict(payload["collector"])
         ckpt.set_rng_states(payload["rng"])
     log = MetricsLog(run_dir / "metrics.csv", resume_after=iteration if resume_from else None)
@@ -118,7 +108,6 @@ def train(cfg: TrainConfig) -> Path:
     next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else math.inf
     next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else math.inf
     start, last_ret = time.perf_counter(), float("nan")
-    has_masks = bool(sharing.masked_layers(learner))
 
     def save(path_steps: int) -> Path:
         return ckpt.save_checkpoint(
@@ -126,15 +115,14 @@ def train(cfg: TrainConfig) -> Path:
             path_steps,
             {
                 "format_version": ckpt.FORMAT_VERSION,
-                "learner": learner.state_dict(),  # models, value normaliser, graph/mask parameters
-                "optimizers": {name: opt.state_dict() for name, opt in _optimizers(learner).items()},
+                "algorithm": algo.checkpoint_state(),  # networks, optimisers, value normaliser, hooks
                 "iteration": iteration,
                 "env_steps": env_steps,
                 "wall_time_s": wall_offset + time.perf_counter() - start,
                 "rng": ckpt.rng_states(),
                 "collector": collector.state_dict(),
                 "config": config,
-                "layout": {"obs_dim": env.layout.obs_dim, "n_agents": env.n_agents, "state_dim": env.state_dim},
+                "env_info": vars(env_info),  # the full layout: a policy loads without an env
                 "wandb_id": wandb.run_id,
                 "metadata": ckpt.metadata(config),
             },
@@ -143,21 +131,16 @@ def train(cfg: TrainConfig) -> Path:
 
     try:
         while env_steps < cfg.total_steps:
-            if cfg.ppo.lr_anneal:
-                learner.set_lr_fraction(1.0 - env_steps / cfg.total_steps)
-            graph = learner.actor.comm.graph if learner.actor.comm is not None else None
-            if hasattr(graph, "freeze") and env_steps >= cfg.comm.freeze_graph_at * cfg.total_steps:
-                graph.freeze()
+            algo.before_iteration(Progress(env_steps, cfg.total_steps))
             t0 = time.perf_counter()
-            rollout, last_values = collector.collect()
+            rollout = collector.collect()
             check_rollout(rollout, env.layout.agents, env_steps, cfg.scenario)
             t1 = time.perf_counter()
-            stats = learner.update(rollout, last_values)
+            stats = algo.update(rollout, Progress(env_steps, cfg.total_steps))
             t2 = time.perf_counter()
             iteration += 1
             env_steps += steps_per_iter
-            if has_masks:
-                stats["mask_resets"] = learner.reset_masks(env_steps - steps_per_iter, env_steps, cfg.total_steps)
+            stats.update(algo.after_iteration(Progress(env_steps, cfg.total_steps, env_steps - steps_per_iter)))
             wall = wall_offset + time.perf_counter() - start
             row = {"iteration": iteration, "env_steps": env_steps, "wall_time_s": wall}
             row.update(collector.pop_episode_stats())
@@ -170,7 +153,7 @@ def train(cfg: TrainConfig) -> Path:
             row["eval_return_mean"] = row["eval_return_std"] = float("nan")
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every
-                res = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
+                res = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
                                restart_failed=cfg.restart_failed_envs)
                 row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
             log.write(row)
@@ -191,12 +174,12 @@ def train(cfg: TrainConfig) -> Path:
         env.close()
 
     train_wall = wall_offset + time.perf_counter() - start
-    final = evaluate(scenario, learner.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
+    final = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
                      restart_failed=cfg.restart_failed_envs)
     random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed, restart_failed=cfg.restart_failed_envs)
     summary = {
         "scenario": cfg.scenario,
-        "algo": cfg.algo,
+        "algo": cfg.algo.name,
         "seed": cfg.seed,
         "env_steps": env_steps,
         "iterations": iteration,
@@ -207,27 +190,15 @@ def train(cfg: TrainConfig) -> Path:
         "eval_episodes": cfg.eval_episodes,
         "return_definition": "mean over agents of each agent's episode return; greedy actions",
     }
-    summary["parameters"] = {"actor": sharing.parameter_counts(learner.actor),
-                             "critic": sharing.parameter_counts(learner.critic)}
-    for module, name, title in ((learner.actor, "mask_overlap", f"actor, sharing={cfg.sharing.name}"),
-                                (learner.critic, "critic_mask_overlap", f"critic, sharing={cfg.critic.sharing}")):
-        overlap = sharing.mask_overlap(module)
-        if overlap is not None:
-            path = plot_mask_overlap(overlap, run_dir / f"{name}.png", f"{title} ({cfg.scenario})", env.n_agents)
-            summary[f"{name}_png"] = str(path)
+    summary["parameters"] = algo.parameter_counts()
+    summary.update(algo.artifacts(run_dir, cfg.scenario))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot = plot_learning_curve(
         run_dir / "metrics.csv",
         run_dir / "learning_curve.png",
-        f"{cfg.algo.upper()} on {cfg.scenario}",
+        f"{cfg.algo.name.upper()} on {cfg.scenario}",
         references={"random policy": random_baseline.mean},
     )
-    graph = learner.actor.comm.graph if learner.actor.comm is not None else None
-    if graph is not None and hasattr(graph, "adjacency_probs"):
-        summary["learned_adjacency_png"] = str(plot_adjacency(
-            graph.adjacency_probs(), graph.eval_adjacency(), run_dir / "learned_adjacency.png",
-            f"learned graph, {cfg.scenario} (k={graph.k} senders per agent)"))
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     wandb.log({"final_eval_return_mean": final.mean}, step=env_steps)
     wandb.finish()
     print_summary(summary, run_dir, plot)

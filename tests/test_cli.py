@@ -18,7 +18,7 @@ from PIL import Image
 import scenarios
 from marl import checkpoint as ckpt
 from marl.cli import main
-from marl.evaluate import record_gif
+from marl.evaluation import record_gif
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAIN_ARGS = [

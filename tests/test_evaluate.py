@@ -9,7 +9,7 @@ import torch
 
 import scenarios
 from envs import VectorEnv
-from marl.evaluate import evaluate
+from marl.evaluation import evaluate
 from marl.nets import Actor
 
 

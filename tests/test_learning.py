@@ -10,7 +10,7 @@ import torch
 import scenarios
 from envs import VectorEnv
 from marl.config import build_config
-from marl.evaluate import evaluate
+from marl.evaluation import evaluate
 from marl.learner import Learner
 from marl.trainer import train
 

@@ -140,28 +140,13 @@ def _scenario(name: str, overrides: tuple) -> Any:
     return scenarios.make(name, **dict(overrides))
 
 
-@functools.lru_cache(maxsize=8)
-def _layout_and_state(name: str, overrides: tuple):
-    from envs import VectorEnv
-
-    env = VectorEnv(_scenario(name, overrides), 1)
-    env.close()
-    return env.layout, env.state_dim, (env.pos_dim if env.has_positions else 0)
-
-
 @functools.lru_cache(maxsize=64)
 def load_actor(path: str, scenario: str, overrides: tuple) -> torch.nn.Module:
-    """The actor of a checkpoint, rebuilt on the tournament scenario's layout (as ``marl eval`` does)."""
-    from marl.config import build_config
-    from marl.learner import Learner
+    """The actor of a checkpoint (``marl.load_policy``), rebuilt on the tournament scenario's layout
+    where that differs from the one it was trained on."""
+    from marl.policy import load_policy
 
-    payload = ckpt.load_checkpoint(Path(path))
-    cfg = build_config(payload["config"])
-    layout, state_dim, pos_dim = _layout_and_state(scenario, overrides)
-    learner = Learner(cfg, layout, state_dim, pos_dim, scenario)
-    learner.load_actor(payload["learner"])
-    learner.actor.eval()
-    return learner.actor
+    return load_policy(path).for_scenario(scenario, dict(overrides)).actor
 
 
 def check_player(player: PlayerSpec, scenario: str, overrides: dict) -> None:
@@ -197,18 +182,21 @@ class Controller:
 class PolicyController(Controller):
     def __init__(self, actor, num_envs: int, n_agents: int, greedy: bool):
         self.actor, self.greedy = actor, greedy
-        self.h = actor.initial_state((num_envs, n_agents)) if actor.recurrent else None
+        self.num_envs = num_envs
+        self.carry = actor.initial_carry((num_envs, n_agents))
 
     @torch.no_grad()
     def act(self, out) -> torch.Tensor:
-        from marl.evaluate import comm_inputs
+        from marl.evaluation import comm_inputs
 
-        action, _, self.h = self.actor.act(out.obs, self.h, deterministic=self.greedy, inputs=comm_inputs(out))
+        action, _, self.carry, _ = self.actor.act(out.obs, self.carry, deterministic=self.greedy,
+                                                  inputs=comm_inputs(out))
         return action
 
     def episode_started(self, k: int, episode_id: int) -> None:
-        if self.h is not None:
-            self.h[k] = 0.0
+        starts = torch.zeros(self.num_envs, dtype=torch.bool)
+        starts[k] = True
+        self.carry = self.actor.reset_carry(self.carry, starts)
 
 
 class RandomController(Controller):

@@ -82,21 +82,20 @@ def _evaluate(
                     restart_failed=restart_failed)
     gen = torch.Generator().manual_seed(seed)
     out = env.reset()
-    h = actor.initial_state(out.alive.shape, device=device) if actor is not None and actor.recurrent else None
+    carry = actor.initial_carry(out.alive.shape, device=device) if actor is not None else {}
     per_env: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_envs)]
     try:
         while any(len(done) < quota for done in per_env):
             if actor is None:
                 action = env.random_actions(gen)
             else:
-                action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
+                action, _, carry, _ = actor.act(out.obs, carry, deterministic=deterministic, inputs=comm_inputs(out))
             out = env.step(action)
             if out.done_env.any():
                 for k in torch.nonzero(out.done_env & ~out.dropped_env).flatten().tolist():
                     if len(per_env[k]) < quota:
                         per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k])))
-                if h is not None:
-                    h = h * (~out.done_env).float()[:, None, None]
+                carry = actor.reset_carry(carry, out.done_env) if actor is not None else carry
     finally:
         env.close()
     # interleave env by env (episode 0 of every env, then episode 1, ...) and keep the first `episodes`
@@ -122,18 +121,18 @@ def _record_gif(scenario, actor, path: Path, seed: int = 0, deterministic: bool 
     show_edges = (actor is not None and actor.comm is not None and scenario.spec.pixels is not None
                   and env.has_positions)
     out = env.reset()
-    h = actor.initial_state(out.alive.shape) if actor is not None and actor.recurrent else None
+    carry = actor.initial_carry(out.alive.shape) if actor is not None else {}
     frames = [env.render(0)]
     try:
         for _ in range(100_000):
             if actor is None:
                 action = env.random_actions()
             else:
-                action, _, h = actor.act(out.obs, h, deterministic=deterministic, inputs=comm_inputs(out))
-                if show_edges:  # the messages of this step, on the frame of this step
+                action, _, carry, aux = actor.act(out.obs, carry, deterministic=deterministic, inputs=comm_inputs(out))
+                if show_edges and aux.edges is not None:  # the messages of this step, on the frame of this step
                     raw = env.raw_env(0)
                     pixels = scenario.spec.pixels(raw, out.positions[0].cpu().numpy())
-                    frames[-1] = draw_edges(np.asarray(frames[-1]), pixels, actor.comm.last_edges.index, env.n_agents)
+                    frames[-1] = draw_edges(np.asarray(frames[-1]), pixels, aux.edges.index, env.n_agents)
             out = env.step(action)
             if out.done_env[0]:
                 frames.append(final_frames.pop(0))

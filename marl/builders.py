@@ -1,0 +1,56 @@
+"""The networks a config builds: the decentralized actor and the critics, for one env layout.
+
+Both the algorithms (for training) and ``marl.policy`` (to load an actor alone) build through here,
+so a checkpoint's actor weights always fit the actor its config describes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import nn
+
+from marl import sharing
+from marl.communication import Communication, build_graph
+from marl.nets import Actor, GraphCritic, make_critic
+
+
+def sharing_spec(cfg, name: str, units: int) -> sharing.SharingSpec:
+    sc = cfg.sharing
+    return sharing.SharingSpec(name, units, sparsity=sc.sparsity, thresholds=sc.thresholds)
+
+
+def build_actor(cfg, env) -> Actor:
+    """The actor of ``cfg`` for ``env`` (an ``EnvInfo``: layout, state size, positions' size)."""
+    a, layout = cfg.actor, env.layout
+    communication = None
+    if cfg.comm.enabled:
+        communication = Communication(cfg.comm, a.hidden, layout.obs_dim, layout.n_agents, env.pos_dim or None,
+                                      env.has_positions, env.scenario, activation=a.activation)
+    return Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication,
+                 sharing=sharing_spec(cfg, cfg.sharing.name, layout.n_agents))
+
+
+def build_critic(cfg, env, kind: str) -> nn.Module:
+    """A critic of ``kind`` (centralized, independent, graph) with ``critic.*`` settings."""
+    c, layout = cfg.critic, env.layout
+    critic_sharing = sharing_spec(cfg, c.sharing, c.ensemble * layout.n_agents)
+    if kind == "graph":
+        return _graph_critic(cfg, env, critic_sharing)
+    return make_critic(kind, layout, env.state_dim, c.hidden, c.layers, cfg.actor.activation, c.layer_norm,
+                       critic_sharing, c.ensemble)
+
+
+def _graph_critic(cfg, env, critic_sharing: sharing.SharingSpec) -> nn.Module:
+    """InforMARL's critic: message passing over the actor's graph when it is built from the scene
+    (a fresh instance: the critic does not shape the actor's graph), else over the complete graph."""
+    import comm
+
+    c = cfg.critic
+    name = cfg.comm.graph if cfg.comm.graph not in ("none", "learned") else "complete"
+    graph = build_graph(dataclasses.replace(cfg.comm, graph=name), env.n_agents, env.pos_dim or None,
+                        env.has_positions, env.scenario)
+    block = comm.MessagePassingBlock(c.hidden, rounds=max(cfg.comm.rounds, 1), layer=cfg.comm.layer,
+                                     edge_dim=graph.edge_dim, heads=cfg.comm.heads)
+    return GraphCritic(env.layout.obs_dim, graph, block, c.hidden, c.layers, cfg.actor.activation, c.layer_norm,
+                       critic_sharing, env.n_agents)
