@@ -172,7 +172,7 @@ def cost_one(variant: str, n_agents: int, repeats: int) -> dict:
     layout, state_dim = env.layout, env.state_dim
     env.close()
     learner = Learner(cfg, layout, state_dim)
-    T, E, N = cfg.ppo.rollout_len, cfg.num_envs, n_agents
+    T, E, N = cfg.algo.rollout_len, cfg.num_envs, n_agents
     ro = Rollout.empty(T, E, layout, state_dim, "cpu")
     ro.obs.normal_()
     ro.state.normal_()

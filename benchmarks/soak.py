@@ -43,7 +43,7 @@ from marl.learner import Learner  # noqa: E402
 from marl.trainer import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "ppo.rollout_len=10", "ppo.epochs=2", "actor.hidden=16",
+SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "algo.rollout_len=10", "algo.epochs=2", "actor.hidden=16",
          "critic.hidden=16", "eval_episodes=2", "progress=false"]
 WALL_CLOCK = {"wall_time_s", "steps_per_s", "collect_s", "update_s"}
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -97,13 +97,13 @@ def collect_rate(num_envs: int, seconds: float, seed: int = 0) -> float:
     torch.manual_seed(seed)
     env = VectorEnv(scenarios.make(SCENARIO), num_envs, seed=seed)
     learner = Learner(cfg, env.layout, env.state_dim)
-    collector = Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu"))
+    collector = Collector(env, learner, cfg.algo.rollout_len, torch.device("cpu"))
     try:
         collector.collect()  # warm-up
         steps, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             collector.collect()
-            steps += num_envs * cfg.ppo.rollout_len
+            steps += num_envs * cfg.algo.rollout_len
         return steps / (time.perf_counter() - start)
     finally:
         env.close()
@@ -116,7 +116,7 @@ def train_rate(num_envs: int, iterations: int, seed: int = 0, backend: str = "pe
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         cfg = build_config({
             "scenario": SCENARIO, "algo": "mappo", "seed": seed, "num_envs": num_envs, "threads": 1,
-            "total_steps": num_envs * 50 * iterations, "ppo": {"rollout_len": 50}, "progress": False,
+            "total_steps": num_envs * 50 * iterations, "algo": {"rollout_len": 50}, "progress": False,
             "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1, "backend": backend,
             "device": device, **(extra or {}),
         })

@@ -395,6 +395,8 @@ def merge(base: dict, extra: dict) -> dict:
             out[k] = merge(out[k], v)
         elif isinstance(out.get(k), dict) and k in PRIMARY_FIELD and not isinstance(v, dict):
             out[k] = {**out[k], PRIMARY_FIELD[k]: v}
+        elif isinstance(v, dict) and k in PRIMARY_FIELD and k in out and not isinstance(out[k], dict):
+            out[k] = {PRIMARY_FIELD[k]: out[k], **v}  # algo=happo, then algo.epochs=3
         else:
             out[k] = v
     return out

@@ -160,6 +160,8 @@ class GateCostHook(TrainingHook):
         self.coef = coef
 
     def loss(self, terms, mask, main):
+        if "gate_open_prob" not in terms:  # a step without the actor (e.g. a critic-only step)
+            return None, {}
         open_prob = masked_mean(terms["gate_open_prob"], mask)
         return self.coef * open_prob, {"gate_open_prob": open_prob}
 

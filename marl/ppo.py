@@ -103,25 +103,30 @@ class Minibatch:
         return Minibatch(**out)
 
 
+def value_loss(values: torch.Tensor, mb: Minibatch, cfg) -> torch.Tensor:
+    """Half the squared error to the returns; with ``value_clip`` the larger of it and the error of
+    the prediction clipped to within ``value_clip`` of the old one."""
+    value_err = (values - mb.returns) ** 2
+    if cfg.value_clip > 0:
+        clipped = mb.old_values + (values - mb.old_values).clamp(-cfg.value_clip, cfg.value_clip)
+        value_err = torch.max(value_err, (clipped - mb.returns) ** 2)
+    return 0.5 * masked_mean(value_err, mb.mask)
+
+
 def ppo_loss(logp, entropy, values, mb: Minibatch, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The clipped surrogate, the (optionally clipped) value loss and the entropy bonus."""
     ratio = (logp - mb.old_logp).exp()
     surrogate = torch.min(ratio * mb.advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * mb.advantages)
     policy_loss = -masked_mean(surrogate, mb.mask)
 
-    value_err = (values - mb.returns) ** 2
-    if cfg.value_clip > 0:
-        clipped = mb.old_values + (values - mb.old_values).clamp(-cfg.value_clip, cfg.value_clip)
-        value_err = torch.max(value_err, (clipped - mb.returns) ** 2)
-    value_loss = 0.5 * masked_mean(value_err, mb.mask)
-
+    vloss = value_loss(values, mb, cfg)
     entropy_mean = masked_mean(entropy, mb.mask)
-    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+    loss = policy_loss + cfg.vf_coef * vloss - cfg.ent_coef * entropy_mean
     with torch.no_grad():
         log_ratio = logp - mb.old_logp
         stats = {
             "policy_loss": policy_loss,
-            "value_loss": value_loss,
+            "value_loss": vloss,
             "entropy": entropy_mean,
             "approx_kl": masked_mean((ratio - 1) - log_ratio, mb.mask),
             "clip_frac": masked_mean(((ratio - 1).abs() > cfg.clip).float(), mb.mask),

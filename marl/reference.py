@@ -260,7 +260,7 @@ def config_reference() -> str:
     parts = [
         HEADER,
         "# Configuration reference",
-        "Every key is given on the command line as `key=value` (`marl train ppo.epochs=5`) or in a YAML file "
+        "Every key is given on the command line as `key=value` (`marl train actor.hidden=128`) or in a YAML file "
         "(`marl train config=file.yaml`, where sections are nested mappings); keys on the command line override "
         "the file. Each value is checked when the config is built: an unknown key, a wrong type or an out-of-range "
         "value is a one-line error naming the key and what would be valid. Scenario options (`n_agents=5`) are "

@@ -249,6 +249,20 @@ def agent_layers(module: nn.Module) -> list[tuple[str, AgentLinear]]:
     return [(name, m) for name, m in module.named_modules() if isinstance(m, AgentLinear)]
 
 
+def per_unit_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """Parameters with a leading unit (agent) axis: weights a unit owns (``none``), per-unit biases
+    and learnable thresholds. Every other parameter is shared by all units."""
+    out = []
+    for _, layer in agent_layers(module):
+        if layer.scheme.owns_weights:
+            out.append(layer.weight)
+        if layer.bias.dim() == 2:
+            out.append(layer.bias)
+        if isinstance(layer.scheme, LearnedMasks):
+            out.append(layer.scheme.thresholds)
+    return out
+
+
 def masked_layers(module: nn.Module) -> list[tuple[str, AgentLinear]]:
     return [(name, m) for name, m in agent_layers(module) if isinstance(m.scheme, LearnedMasks)]
 

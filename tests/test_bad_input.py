@@ -13,7 +13,7 @@ from comm import graphs as graphs_module
 from marl import checkpoint as ckpt
 from marl.cli import main
 
-TINY = ["total_steps=40", "num_envs=2", "ppo.rollout_len=10", "ppo.epochs=1", "actor.hidden=16", "critic.hidden=16",
+TINY = ["total_steps=40", "num_envs=2", "algo.rollout_len=10", "algo.epochs=1", "actor.hidden=16", "critic.hidden=16",
         "eval_episodes=1", "progress=false"]
 
 
@@ -31,19 +31,20 @@ def one_line_error(capsys, args, tmp_path) -> str:
     [
         (["scenario=mpe/simple_sprad"],
          r"^unknown scenario 'mpe/simple_sprad'\. Did you mean 'mpe/simple_spread'.*\? Valid: butterfly/"),
-        (["algo=mapo"], r"^algo='mapo' is not valid\. Did you mean 'mappo'\? Valid: mappo, ippo$"),
+        (["algo=mapo"], r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, ippo, mappo "
+                           r"\(register your own with @register_algorithm in a plugins= file\)$"),
         (["comm.graph=knnn"], r"^unknown comm\.graph 'knnn'\. Did you mean 'knn'.*\? Valid: complete, erdos_renyi, knn"),
         (["comm.graph=ring", "comm.layer=gatt"], r"^unknown comm\.layer 'gatt'\. Did you mean 'gat'.*\? Valid: gat, "),
         (["critic=grph"], r"^critic\.name='grph' is not valid\. Did you mean 'graph'\? Valid: auto, centralized"),
         (["ttal_steps=100"], r"^unknown config key 'ttal_steps'\. Did you mean 'total_steps'\? Valid keys: scenario, "),
-        (["ppo.epoch=3"], r"^unknown config key 'ppo\.epoch'\. Did you mean 'ppo\.epochs'"),
+        (["algo.epoch=3"], r"^unknown config key 'algo\.epoch'\. Did you mean 'algo\.epochs'"),
         (["num_envs=abc"], r"^num_envs='abc' is not an integer$"),
         (["lr=fast"], r"^lr='fast' is not a number$"),
         (["progress=maybe"], r"^progress='maybe' is not a boolean \(use true or false\)$"),
         (["lr=-0.001"], r"^lr must be > 0 \(got -0\.001\)$"),
         (["critic_lr=0"], r"^critic_lr must be > 0 \(got 0\.0\)$"),
-        (["ppo.clip=0"], r"^ppo\.clip must be > 0 \(got 0\.0\)$"),
-        (["ppo.clip=-0.2"], r"^ppo\.clip must be > 0 \(got -0\.2\)$"),
+        (["algo.clip=0"], r"^algo\.clip must be > 0 \(got 0\.0\)$"),
+        (["algo.clip=-0.2"], r"^algo\.clip must be > 0 \(got -0\.2\)$"),
         (["n_agents=0"], r"^scenario 'mpe/simple_spread': n_agents must be >= 1 \(got 0\)$"),
         (["scenario=nav/navigation", "n_agents=-3"], r"^scenario 'nav/navigation': n_agents must be >= 1 \(got -3\)$"),
         (["comm.k=-1"], r"^comm\.k must be >= 0 \(got -1\); k larger than N-1 is clamped to N-1$"),
@@ -123,4 +124,4 @@ def test_not_a_checkpoint_file(capsys, tmp_path):
     torch.save({"weights": torch.zeros(2)}, fake)
     assert main(["eval", str(tmp_path), "--checkpoint", str(fake)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {str(fake)!r} is not a mosaic-marl checkpoint (no learner/config inside)"
+    assert err == f"error: {str(fake)!r} is not a mosaic-marl checkpoint (no algorithm/config inside)"

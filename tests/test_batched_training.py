@@ -11,7 +11,7 @@ from marl.trainer import train
 
 
 def _cfg(run_dir, **extra):
-    data = {"total_steps": 400, "num_envs": 4, "ppo": {"rollout_len": 25, "epochs": 2}, "eval_episodes": 2,
+    data = {"total_steps": 400, "num_envs": 4, "algo": {"rollout_len": 25, "epochs": 2}, "eval_episodes": 2,
             "progress": False, "out": str(run_dir), **extra}
     return build_config(data)
 

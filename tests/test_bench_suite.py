@@ -230,8 +230,8 @@ def test_ray_backend_gives_the_same_numbers(smoke_bench, tmp_path):
 @pytest.mark.slow
 def test_sweep_on_ray_tune_with_asha(tmp_path):
     pytest.importorskip("ray.tune")
-    sweep = {"name": "tiny", "base": {"scenario": "mpe/simple_spread", "num_envs": 2, "ppo.rollout_len": 25,
-                                      "ppo.epochs": 1, "actor.hidden": 16, "critic.hidden": 16, "eval_episodes": 2},
+    sweep = {"name": "tiny", "base": {"scenario": "mpe/simple_spread", "num_envs": 2, "algo.rollout_len": 25,
+                                      "algo.epochs": 1, "actor.hidden": 16, "critic.hidden": 16, "eval_episodes": 2},
              "total_steps": 200, "metric": "episode_return_mean", "num_samples": 4,
              "search_space": {"lr": {"loguniform": [1.0e-4, 3.0e-3]}},
              "asha": {"grace_period": 1, "reduction_factor": 2}}

@@ -24,8 +24,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAIN_ARGS = [
     "total_steps=400",
     "num_envs=2",
-    "ppo.rollout_len=25",
-    "ppo.epochs=2",
+    "algo.rollout_len=25",
+    "algo.epochs=2",
     "eval_episodes=2",
     "checkpoint_every=200",
     "progress=false",
@@ -64,7 +64,7 @@ def run_copy(trained, tmp_path):
 def test_train_writes_config_yaml(trained):
     data = yaml.safe_load((trained / "config.yaml").read_text())
     assert data["total_steps"] == 400 and data["num_envs"] == 2
-    assert data["ppo"]["rollout_len"] == 25 and data["out"] == str(trained)
+    assert data["algo"]["rollout_len"] == 25 and data["out"] == str(trained)
     from marl.config import build_config
 
     cfg = build_config(data)  # the saved config is a valid config
@@ -95,7 +95,8 @@ def test_train_writes_loadable_checkpoints(trained):
         payload = ckpt.load_checkpoint(f)
         assert payload["env_steps"] == steps and payload["iteration"] == steps // 50
         assert payload["config"]["total_steps"] == 400
-        assert any(k.startswith("actor.") for k in payload["learner"])
+        assert any(k.startswith("actor.") for k in payload["algorithm"]["modules"])
+        assert payload["env_info"]["layout"].n_agents == 3 and payload["env_info"]["state_dim"] > 0
         assert payload["metadata"]["config_hash"] == ckpt.config_hash(payload["config"])
 
 

@@ -12,14 +12,14 @@ import torch
 
 import scenarios
 from envs import VectorEnv
+from marl.algos import EnvInfo, Progress, make_algorithm
 from marl.cli import main
+from marl.collector import Collector
 from marl.communication import CommInputs
 from marl.config import build_config
-from marl.learner import Learner
-from marl.trainer import Collector
 
 PLUGIN = Path(__file__).parent / "plugins" / "user_graphs.py"
-TINY = ["total_steps=200", "num_envs=2", "ppo.rollout_len=25", "ppo.epochs=2", "eval_episodes=2", "progress=false"]
+TINY = ["total_steps=200", "num_envs=2", "algo.rollout_len=25", "algo.epochs=2", "eval_episodes=2", "progress=false"]
 
 
 def _rows(run: Path) -> list[dict]:
@@ -71,7 +71,7 @@ def _learner(graph: str, rounds: int, **comm):
     cfg = build_config({"comm": {"graph": graph, "rounds": rounds, **comm}, "num_envs": 2})
     sc = scenarios.make("mpe/simple_spread", n_agents=5)
     env = VectorEnv(sc, 2, seed=0)
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
     out = env.reset()
     env.close()
     return learner, out
@@ -86,14 +86,14 @@ def test_decentralization_with_communication(layer):
     actor = learner.actor.eval()
     obs = out.obs.clone()
     inputs = CommInputs(out.positions, out.alive)
-    base, _ = actor(obs, None, inputs)
+    base, _, _ = actor(obs, None, inputs)
     far = obs.clone()
     far[:, 2] += torch.randn_like(far[:, 2])
-    logits_far, _ = actor(far, None, inputs)
+    logits_far, _, _ = actor(far, None, inputs)
     assert torch.equal(logits_far[:, 0], base[:, 0])
     near = obs.clone()
     near[:, 1] += torch.randn_like(near[:, 1])
-    logits_near, _ = actor(near, None, inputs)
+    logits_near, _, _ = actor(near, None, inputs)
     assert not torch.allclose(logits_near[:, 0], base[:, 0])
     # two rounds: agent 2 is two hops from agent 0 and now reaches it
     torch.manual_seed(0)
@@ -107,7 +107,7 @@ def test_gate_closed_equals_no_communication():
     learner, out = _learner("complete", 2, gating=True)
     actor = learner.actor.eval()
     closed = torch.zeros(out.obs.shape[:2])
-    with_gate, _ = actor(out.obs, None, CommInputs(out.positions, out.alive, closed))
+    with_gate, _, _ = actor(out.obs, None, CommInputs(out.positions, out.alive), replay={"gate": closed})
     body = actor.body(out.obs)  # no communication: encoder straight to the head
     assert torch.equal(with_gate, actor.head(body))
 
@@ -115,16 +115,16 @@ def test_gate_closed_equals_no_communication():
 def test_learned_graph_learns_in_its_own_epochs():
     torch.manual_seed(0)
     cfg = build_config({"comm": {"graph": "learned", "sparsity": 0.5, "graph_every": 2}, "num_envs": 2,
-                        "ppo": {"epochs": 2, "rollout_len": 10}})
+                        "algo": {"epochs": 2, "rollout_len": 10}})
     sc = scenarios.make("mpe/simple_spread", n_agents=4)
     env = VectorEnv(sc, 2, seed=0)
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
-    ro, last = Collector(env, learner, 10, torch.device("cpu")).collect()
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    ro = Collector(env, learner, 10, torch.device("cpu")).collect()
     env.close()
     logits = learner.actor.comm.graph.logits
     before = logits.detach().clone()
     encoder_before = learner.actor.body[0].weight.detach().clone()
-    stats = learner.update(ro, last)
+    stats = learner.update(ro, Progress(0, cfg.total_steps))
     assert not torch.equal(logits.detach(), before)  # epoch 2 of 2 moved the graph
     assert not torch.equal(learner.actor.body[0].weight.detach(), encoder_before)  # epoch 1 the policy
     assert stats["graph_grad_norm"] > 0
@@ -138,25 +138,26 @@ def test_imperfect_channel_changes_messages_only_at_evaluation():
     cfg = build_config({"comm": {"graph": "complete", "channel_drop": 1.0}, "num_envs": 2})
     sc = scenarios.make("mpe/simple_spread", n_agents=4)
     env = VectorEnv(sc, 2, seed=0)
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
     out = env.reset()
     env.close()
     actor = learner.actor
     inputs = CommInputs(out.positions, out.alive)
-    trained, _ = actor.train()(out.obs, None, inputs)
-    assert actor.comm.last_edges.num_edges == 2 * 4 * 3  # training: the channel is perfect
-    dropped, _ = actor.eval()(out.obs, None, inputs)
-    assert actor.comm.last_edges.num_edges == 0  # every message lost
+    trained, _, aux = actor.train()(out.obs, None, inputs)
+    assert aux.edges.num_edges == 2 * 4 * 3  # training: the channel is perfect
+    dropped, _, aux = actor.eval()(out.obs, None, inputs)
+    assert aux.edges.num_edges == 0  # every message lost
     assert torch.equal(dropped, actor.head(actor.body(out.obs)))  # = no communication
     # delay: the first step shares the current features, the next one the previous step's
+    # (the senders' previous features travel in the carry from one step to the next)
     actor.comm.channel = cfg.comm.__class__(graph="complete", channel_delay=True)
-    first, _ = actor(out.obs, None, inputs)
+    first, carry, _ = actor(out.obs, None, inputs)
     assert torch.allclose(first, actor.train()(out.obs, None, inputs)[0])
     actor.eval()
     moved = out.obs + 1.0
-    delayed, _ = actor(moved, None, inputs)  # messages still carry the features of `out.obs`
+    delayed, _, _ = actor(moved, carry, inputs)  # messages still carry the features of `out.obs`
     actor.comm.channel = cfg.comm.__class__(graph="complete")
-    fresh, _ = actor(moved, None, inputs)
+    fresh, _, _ = actor(moved, None, inputs)
     assert not torch.allclose(delayed, fresh)
 
 

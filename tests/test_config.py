@@ -24,7 +24,7 @@ def test_defaults_validate():
     cfg = build_config({})
     assert cfg == TrainConfig()
     cfg.validate()
-    assert cfg.scenario == "mpe/simple_spread" and cfg.algo == "mappo"
+    assert cfg.scenario == "mpe/simple_spread" and cfg.algo.name == "mappo"
     assert cfg.critic_kind == "centralized"
     assert config_from_args([]) == cfg
 
@@ -36,10 +36,11 @@ def test_key_value_types():
         "lr=3e-4",
         "progress=false",
         "resume=yes",
+        "algo=ippo",
         "critic=independent",
-        "ppo.epochs=5",
-        "ppo.gamma=0.95",
-        "ppo.adv_norm=False",
+        "algo.epochs=5",
+        "algo.gamma=0.95",
+        "algo.adv_norm=False",
         "actor.recurrent=true",
         "actor.activation=relu",
         "critic_lr=null",
@@ -52,7 +53,7 @@ def test_key_value_types():
     assert cfg.lr == 3e-4 and type(cfg.lr) is float
     assert cfg.progress is False and cfg.resume is True
     assert cfg.critic.name == "independent" and cfg.critic_kind == "independent"
-    assert cfg.ppo.epochs == 5 and cfg.ppo.gamma == 0.95 and cfg.ppo.adv_norm is False
+    assert cfg.algo.epochs == 5 and cfg.algo.gamma == 0.95 and cfg.algo.adv_norm is False
     assert cfg.actor.recurrent is True and cfg.actor.activation == "relu"
     assert cfg.critic_lr is None and cfg.seed == -3
     assert cfg.out == "/tmp/some where/run.1"
@@ -60,18 +61,18 @@ def test_key_value_types():
 
 
 def test_whole_floats_accepted_for_ints_and_ints_for_floats():
-    cfg = config_from_args(["total_steps=2.5e5", "ppo.rollout_len=100.0", "lr=1", "ppo.gamma=1"])
-    assert cfg.total_steps == 250_000 and cfg.ppo.rollout_len == 100
-    assert cfg.lr == 1.0 and type(cfg.lr) is float and cfg.ppo.gamma == 1.0
+    cfg = config_from_args(["total_steps=2.5e5", "algo.rollout_len=100.0", "lr=1", "algo.gamma=1"])
+    assert cfg.total_steps == 250_000 and cfg.algo.rollout_len == 100
+    assert cfg.lr == 1.0 and type(cfg.lr) is float and cfg.algo.gamma == 1.0
 
 
 def test_section_primary_field_and_keys_combine_in_any_order():
-    a = config_from_args(["critic=independent", "critic.hidden=32"])
-    b = config_from_args(["critic.hidden=32", "critic=independent"])
+    a = config_from_args(["algo=ippo", "critic=independent", "critic.hidden=32"])
+    b = config_from_args(["critic.hidden=32", "critic=independent", "algo=ippo"])
     assert a.critic == b.critic
     assert a.critic.name == "independent" and a.critic.hidden == 32
     assert config_from_args(["algo=ippo"]).critic_kind == "independent"
-    assert config_from_args(["algo=ippo", "critic=centralized"]).critic_kind == "centralized"
+    assert config_from_args(["algo=mappo", "critic=graph"]).critic_kind == "graph"
 
 
 def test_parse_helpers():
@@ -80,7 +81,7 @@ def test_parse_helpers():
     assert parse_value("true") is True
     assert parse_value("[1, 2]") == [1, 2]
     assert parse_value("mpe/simple_spread") == "mpe/simple_spread"
-    assert parse_overrides(["a=1", "ppo.epochs=5", "ppo.clip=0.1"]) == {"a": 1, "ppo": {"epochs": 5, "clip": 0.1}}
+    assert parse_overrides(["a=1", "algo.epochs=5", "algo.clip=0.1"]) == {"a": 1, "algo": {"epochs": 5, "clip": 0.1}}
     assert parse_overrides(["out=a=b"]) == {"out": "a=b"}  # only the first '=' splits
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["total_steps"])
@@ -107,8 +108,8 @@ def test_unknown_key_names_it_and_suggests_close_one():
 
 
 def test_unknown_nested_key_suggests_nested_name():
-    msg = _error(["ppo.epoch=3"])
-    assert "'ppo.epoch'" in msg and "'ppo.epochs'" in msg
+    msg = _error(["algo.epoch=3"])
+    assert "'algo.epoch'" in msg and "'algo.epochs'" in msg
     msg = _error(["actr.hidden=3"])
     assert "actr" in msg
 
@@ -129,7 +130,7 @@ def test_bad_literal_suggests_closest_choice():
         ("lr=fast", ["lr", "fast", "number"]),
         ("progress=maybe", ["progress", "maybe", "boolean"]),
         ("seed=true", ["seed", "integer"]),
-        ("ppo=5", ["ppo", "section"]),
+        ("actor=5", ["actor", "section"]),
         ("scenario_args=3", ["scenario_args", "mapping"]),
     ],
 )
@@ -143,12 +144,12 @@ def test_wrong_type_names_key_and_value(item, words):
     "item, key",
     [
         ("lr=-1", "lr"),
-        ("ppo.clip=0", "ppo.clip"),
+        ("algo.clip=0", "algo.clip"),
         ("num_envs=0", "num_envs"),
         ("total_steps=-5", "total_steps"),
-        ("ppo.gamma=1.5", "ppo.gamma"),
-        ("ppo.gae_lambda=-0.1", "ppo.gae_lambda"),
-        ("ppo.ent_coef=-0.01", "ppo.ent_coef"),
+        ("algo.gamma=1.5", "algo.gamma"),
+        ("algo.gae_lambda=-0.1", "algo.gae_lambda"),
+        ("algo.ent_coef=-0.01", "algo.ent_coef"),
         ("actor.hidden=0", "actor.hidden"),
         ("critic_lr=0", "critic_lr"),
         ("eval_every=-1", "eval_every"),
@@ -172,7 +173,7 @@ def test_non_finite_int_is_config_error(value):
     _error([f"total_steps={value}"])
 
 
-@pytest.mark.parametrize("item", ["lr=nan", "ppo.clip=nan", "ppo.vf_coef=nan"])
+@pytest.mark.parametrize("item", ["lr=nan", "algo.clip=nan", "algo.vf_coef=nan"])
 def test_nan_float_is_config_error(item):
     _error([item])
 
@@ -215,18 +216,18 @@ def test_yaml_file_then_overrides(tmp_path):
         "total_steps": "1e5",
         "num_adversaries": 2,
         "critic": "independent",
-        "ppo": {"epochs": 4, "clip": 0.1},
+        "algo": {"name": "ippo", "epochs": 4, "clip": 0.1},
         "actor": {"hidden": 32},
     }))
-    cfg = config_from_args([f"config={path}", "ppo.epochs=6", "seed=9"])
+    cfg = config_from_args([f"config={path}", "algo.epochs=6", "seed=9"])
     assert cfg.scenario == "mpe/simple_tag" and cfg.total_steps == 100_000
     assert cfg.scenario_args == {"num_adversaries": 2}
     assert cfg.critic.name == "independent"
-    assert cfg.ppo.epochs == 6 and cfg.ppo.clip == 0.1  # command line wins, file keeps the rest
+    assert cfg.algo.epochs == 6 and cfg.algo.clip == 0.1  # command line wins, file keeps the rest
     assert cfg.actor.hidden == 32 and cfg.seed == 9
     # a section given in the file can be overridden by its primary field on the command line
     path.write_text(yaml.safe_dump({"critic": {"name": "centralized", "hidden": 16}}))
-    cfg = config_from_args([f"config={path}", "critic=independent"])
+    cfg = config_from_args([f"config={path}", "critic=independent", "algo=ippo"])
     assert cfg.critic.name == "independent" and cfg.critic.hidden == 16
 
 
@@ -239,12 +240,12 @@ def test_yaml_file_errors(tmp_path):
     listy.write_text("- 1\n- 2\n")
     assert "mapping" in _error([f"config={listy}"])
     typo = tmp_path / "typo.yaml"
-    typo.write_text("ppo:\n  epoch: 3\n")
-    assert "ppo.epochs" in _error([f"config={typo}"])
+    typo.write_text("algo:\n  epoch: 3\n")
+    assert "algo.epochs" in _error([f"config={typo}"])
 
 
 def test_saved_config_yaml_rebuilds_the_same_config(tmp_path):
-    cfg = config_from_args(["n_agents=4", "critic=independent", "ppo.epochs=3", "lr=1e-3"])
+    cfg = config_from_args(["n_agents=4", "algo=ippo", "critic=independent", "algo.epochs=3", "lr=1e-3"])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     assert config_from_args([f"config={path}"]) == cfg
@@ -257,8 +258,8 @@ INT_KEYS = {
     "num_envs": st.integers(1, 512),
     "seed": st.integers(-(2**31), 2**31),
     "checkpoint_every": st.integers(0, 10**9),
-    "ppo.epochs": st.integers(1, 100),
-    "ppo.rollout_len": st.integers(1, 10_000),
+    "algo.epochs": st.integers(1, 100),
+    "algo.rollout_len": st.integers(1, 10_000),
     "actor.hidden": st.integers(1, 4096),
     "critic.layers": st.integers(1, 16),
 }
@@ -266,11 +267,11 @@ _pos = st.floats(min_value=1e-12, max_value=1e6, allow_nan=False, allow_infinity
 _unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 FLOAT_KEYS = {
     "lr": _pos,
-    "ppo.clip": _pos,
-    "ppo.gamma": _unit,
-    "ppo.gae_lambda": _unit,
-    "ppo.ent_coef": st.floats(min_value=0.0, max_value=10.0, allow_nan=False),
-    "ppo.max_grad_norm": _pos,
+    "algo.clip": _pos,
+    "algo.gamma": _unit,
+    "algo.gae_lambda": _unit,
+    "algo.ent_coef": st.floats(min_value=0.0, max_value=10.0, allow_nan=False),
+    "algo.max_grad_norm": _pos,
 }
 
 
@@ -285,7 +286,7 @@ def _get(cfg, key):
 @given(
     ints=st.fixed_dictionaries({}, optional=INT_KEYS),
     floats=st.fixed_dictionaries({}, optional=FLOAT_KEYS),
-    bools=st.fixed_dictionaries({}, optional={"progress": st.booleans(), "ppo.value_norm": st.booleans()}),
+    bools=st.fixed_dictionaries({}, optional={"progress": st.booleans(), "algo.value_norm": st.booleans()}),
 )
 def test_parsed_config_round_trips(ints, floats, bools):
     items = [f"{k}={v}" for k, v in ints.items()]
@@ -301,4 +302,27 @@ def test_parsed_config_round_trips(ints, floats, bools):
     assert to_dict(again) == data
     # the dict is plain data (what config.yaml stores) and survives YAML
     assert build_config(yaml.safe_load(yaml.safe_dump(data))) == cfg
-    assert dataclasses.is_dataclass(again.ppo)
+    assert dataclasses.is_dataclass(again.algo)
+
+
+def test_algorithm_and_critic_contradictions_are_rejected():
+    """mappo/happo train a centralized (or graph) critic, ippo independent ones: asking for another
+    critic is a one-line error naming the algorithm that has it; auto follows the algorithm."""
+    assert config_from_args(["algo=ippo"]).critic_kind == "independent"
+    assert config_from_args(["algo=mappo"]).critic_kind == "centralized"
+    assert config_from_args(["algo=happo"]).critic_kind == "centralized"
+    assert config_from_args(["algo=mappo", "critic=graph"]).critic_kind == "graph"
+    with pytest.raises(ConfigError, match=r"^algo=mappo trains a centralized or graph critic, not "
+                                          r"critic=independent; for an independent critic use algo=ippo$"):
+        config_from_args(["algo=mappo", "critic=independent"])
+    with pytest.raises(ConfigError, match=r"^algo=ippo trains an independent critic, not critic=centralized; for a centralized critic use algo=mappo or algo=happo$"):
+        config_from_args(["algo=ippo", "critic=centralized"])
+
+
+def test_algo_section_is_checked_against_the_chosen_algorithms_config():
+    cfg = config_from_args(["algo=happo", "algo.team_advantage=false", "algo.epochs=3"])
+    assert cfg.algo.name == "happo" and cfg.algo.team_advantage is False and cfg.algo.epochs == 3
+    with pytest.raises(ConfigError, match=r"unknown config key 'algo.team_advantage'"):
+        config_from_args(["algo=mappo", "algo.team_advantage=false"])
+    with pytest.raises(ConfigError, match=r"^the ppo section is now algo .*ppo.epochs -> algo.epochs"):
+        config_from_args(["ppo.epochs=3"])

@@ -44,8 +44,8 @@ def _actor(kind, recurrent, layer_norm, seed=0):
 
 def _params(actor, obs, h):
     with torch.no_grad():
-        params, h_next = actor(obs, h)
-    return params, h_next
+        params, carry, _ = actor(obs, None if h is None else {"h": h})
+    return params, carry.get("h")
 
 
 @pytest.mark.parametrize("kind,recurrent,layer_norm", ACTORS)
@@ -79,12 +79,12 @@ def test_sampled_actions_and_logp_are_per_agent(kind, recurrent, layer_norm):
     lay, actor = _actor(kind, recurrent, layer_norm)
     g = torch.Generator().manual_seed(2)
     obs = torch.randn(3, N, lay.obs_dim, generator=g)
-    h = actor.initial_state((3, N)) if recurrent else None
+    h = actor.initial_carry((3, N))
     with torch.no_grad():
-        action, logp, _ = actor.act(obs, h)
+        action, logp, _, _ = actor.act(obs, h)
         changed = obs.clone()
         changed[:, 0] += 5.0
-        params, _ = actor(changed, h)
+        params, _, _ = actor(changed, h)
         logp2, _ = actor.log_prob_entropy(params, action)
     assert torch.equal(logp[:, 1:], logp2[:, 1:])
     assert not torch.equal(logp[:, 0], logp2[:, 0])
@@ -95,8 +95,8 @@ def test_masked_actions_are_never_chosen():
     assert not lay.action_mask.all()
     obs = torch.randn(2000, N, lay.obs_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        action, _, _ = actor.act(obs)
-        greedy, _, _ = actor.act(obs, deterministic=True)
+        action, _, _, _ = actor.act(obs)
+        greedy, _, _, _ = actor.act(obs, deterministic=True)
     mask = torch.as_tensor(lay.action_mask)
     for a in (action, greedy):
         valid = mask[torch.arange(N).expand_as(a), a]
@@ -107,7 +107,7 @@ def test_padded_continuous_dims_do_not_count_in_logp():
     lay, actor = _actor("continuous", False, False)
     obs = torch.randn(4, N, lay.obs_dim, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        params, _ = actor(obs)
+        params, _, _ = actor(obs)
         a = torch.zeros(4, N, lay.action_dim)
         logp, ent = actor.log_prob_entropy(params, a)
         a_pad = a.clone()
@@ -175,9 +175,9 @@ def test_make_critic_kinds():
 
 def test_learner_picks_critic_from_algo():
     from marl.config import build_config
-    from marl.learner import Learner
+    from marl.algos import EnvInfo, make_algorithm
 
     lay = _layout("discrete")
-    assert isinstance(Learner(build_config({"algo": "mappo"}), lay, 10).critic, CentralizedCritic)
-    assert isinstance(Learner(build_config({"algo": "ippo"}), lay, 10).critic, IndependentCritic)
-    assert isinstance(Learner(build_config({"algo": "mappo", "critic": "independent"}), lay, 10).critic, IndependentCritic)
+    assert isinstance(make_algorithm(build_config({"algo": "mappo"}), EnvInfo(lay, 10)).critic, CentralizedCritic)
+    assert isinstance(make_algorithm(build_config({"algo": "ippo"}), EnvInfo(lay, 10)).critic, IndependentCritic)
+    assert isinstance(make_algorithm(build_config({"algo": "happo"}), EnvInfo(lay, 10)).critic, CentralizedCritic)

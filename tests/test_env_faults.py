@@ -64,7 +64,7 @@ def test_restarted_env_drops_its_partial_episode():
 
 
 def test_training_with_restarts_finishes_and_logs_them(tmp_path):
-    cfg = build_config({"scenario": NAME, "total_steps": 400, "num_envs": 4, "ppo": {"rollout_len": 25, "epochs": 1},
+    cfg = build_config({"scenario": NAME, "total_steps": 400, "num_envs": 4, "algo": {"rollout_len": 25, "epochs": 1},
                         "eval_episodes": 2, "progress": False, "out": str(tmp_path / "run"),
                         "restart_failed_envs": True})
     run = train(cfg)

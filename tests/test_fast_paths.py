@@ -10,10 +10,10 @@ import torch
 import scenarios
 from envs.factory import make_vector_env
 from marl import runtime
+from marl.algos import EnvInfo, Progress, make_algorithm
 from marl.collector import Collector
 from marl.communication import CommInputs
 from marl.config import build_config
-from marl.learner import Learner
 from marl.nets import CentralizedCritic, Tanh, with_ids
 
 
@@ -51,16 +51,21 @@ def test_factored_centralized_critic_equals_the_per_agent_input_form():
 
 def _learner_and_collector(minibatches: int = 1):
     cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0,
-                        "ppo": {"rollout_len": 30, "epochs": 2, "minibatches": minibatches}})
+                        "algo": {"rollout_len": 30, "epochs": 2, "minibatches": minibatches}})
     env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
     torch.manual_seed(0)
-    learner = Learner(cfg, env.layout, env.state_dim)
-    return learner, Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu"))
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    return learner, Collector(env, learner, cfg.algo.rollout_len, torch.device("cpu"))
+
+
+def _update(learner, ro) -> dict[str, float]:
+    return learner.update(ro, Progress(0, learner.cfg.total_steps))
 
 
 def test_rollout_values_taken_in_one_pass_equal_step_by_step_values():
     learner, collector = _learner_and_collector()
-    ro, last = collector.collect()
+    ro = collector.collect()
+    last = ro.final["last_values"]
     for t in range(ro.obs.shape[0]):
         step = learner.value(ro.obs[t], ro.state[t], CommInputs(None, ro.alive[t]))
         assert torch.allclose(ro.values[t], step, atol=1e-5), t
@@ -70,9 +75,9 @@ def test_rollout_values_taken_in_one_pass_equal_step_by_step_values():
 def test_full_batch_update_draws_no_random_numbers_and_minibatches_do():
     for minibatches, draws in ((1, False), (2, True)):
         learner, collector = _learner_and_collector(minibatches)
-        ro, last = collector.collect()
+        ro = collector.collect()
         before = torch.get_rng_state()
-        learner.update(ro, last)
+        _update(learner, ro)
         assert (not torch.equal(before, torch.get_rng_state())) == draws, minibatches
 
 
@@ -94,12 +99,12 @@ def _has_cxx() -> bool:
 def test_compiled_update_matches_eager_and_repeats_exactly():
     def updated(compile_: bool) -> tuple[list[torch.Tensor], dict]:
         cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0, "compile": compile_,
-                            "ppo": {"rollout_len": 20, "epochs": 3}})
+                            "algo": {"rollout_len": 20, "epochs": 3}})
         env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
         torch.manual_seed(0)
-        learner = Learner(cfg, env.layout, env.state_dim)
-        ro, last = Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu")).collect()
-        stats = learner.update(ro, last)
+        learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+        ro = Collector(env, learner, cfg.algo.rollout_len, torch.device("cpu")).collect()
+        stats = _update(learner, ro)
         return [p.detach().clone() for p in learner.parameters()], stats
 
     eager, eager_stats = updated(False)
@@ -113,8 +118,19 @@ def test_compiled_update_matches_eager_and_repeats_exactly():
     torch.manual_seed(0)
     cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0})
     env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
-    initial = Learner(cfg, env.layout, env.state_dim)
+    initial = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
     assert any(not torch.allclose(a, b) for a, b in zip(initial.parameters(), eager))
+
+
+def _update_edge_count(learner, ro) -> int:
+    """The messages of the update's forward pass: one minibatch of all T x E steps, as in
+    PPO.minibatch_loss (the actor's aux is not kept by the update, so the pass is taken again)."""
+    flat = lambda x: x.flatten(0, 1)  # noqa: E731
+    with torch.no_grad():
+        _, _, aux = learner.actor(flat(ro.obs), {k: flat(v) for k, v in ro.carry.items()},
+                                  CommInputs(flat(ro.positions), flat(ro.alive)),
+                                  {k: flat(v) for k, v in ro.replay.items()})
+    return int(aux.edges.num_edges)
 
 
 @pytest.mark.slow  # ~45 s of compilation
@@ -123,16 +139,16 @@ def test_compile_with_a_radius_graph_stops_recompiling_when_edge_counts_change()
     from torch._dynamo.utils import counters
 
     cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 4, "seed": 0, "compile": True,
-                        "comm": {"graph": "radius", "layer": "gat"}, "ppo": {"rollout_len": 10, "epochs": 1}})
+                        "comm": {"graph": "radius", "layer": "gat"}, "algo": {"rollout_len": 10, "epochs": 1}})
     env = make_vector_env(scenarios.make("mpe/simple_spread"), 4, seed=0, backend="batched")
     torch.manual_seed(0)
-    learner = Learner(cfg, env.layout, env.state_dim, pos_dim=env.pos_dim, scenario="mpe/simple_spread")
-    collector = Collector(env, learner, cfg.ppo.rollout_len, torch.device("cpu"))
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, "mpe/simple_spread"))
+    collector = Collector(env, learner, cfg.algo.rollout_len, torch.device("cpu"))
     graphs, edge_counts = [], set()
     for _ in range(6):
-        ro, last = collector.collect()
-        learner.update(ro, last)
-        edge_counts.add(learner.actor.comm.last_edges.num_edges)
+        ro = collector.collect()
+        _update(learner, ro)
+        edge_counts.add(_update_edge_count(learner, ro))
         graphs.append(counters["stats"]["unique_graphs"])
     assert len(edge_counts) > 1  # the shapes did change between updates
     # ... and once torch.compile has marked them dynamic (by the 4th update here) nothing more compiles;

@@ -47,15 +47,15 @@ def nan_scenario():
 
 def test_nan_reward_stops_the_run_naming_agent_and_step_and_keeps_the_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", f"scenario={NAME}", "total_steps=2000", "num_envs=2", "ppo.rollout_len=20",
-                 "checkpoint_every=40", "ppo.epochs=1", "eval_episodes=2", "progress=false", f"out={run}"])
+    code = main(["train", f"scenario={NAME}", "total_steps=2000", "num_envs=2", "algo.rollout_len=20",
+                 "checkpoint_every=40", "algo.epochs=1", "eval_episodes=2", "progress=false", f"out={run}"])
     assert code == 2
     err = capsys.readouterr().err
     assert "non-finite reward" in err and "agent 'agent_1'" in err and "env step" in err and "last action" in err
     kept = ckpt.list_checkpoints(run / "checkpoints")
     assert kept, "the last good checkpoint must survive"
     payload = ckpt.load_checkpoint(kept[-1])
-    assert all(torch.isfinite(v).all() for v in payload["learner"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in payload["algorithm"]["modules"].values() if v.is_floating_point())
     # the kept checkpoint is from before the bad step, and nothing after it was written
     bad_step = int(re.search(r"env step ([\d,]+)", err).group(1).replace(",", ""))
     assert payload["env_steps"] < bad_step

@@ -9,9 +9,9 @@ import torch
 
 import scenarios
 from envs import VectorEnv
+from marl.algos import EnvInfo, make_algorithm
 from marl.config import build_config
 from marl.evaluation import evaluate
-from marl.learner import Learner
 from marl.trainer import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -29,11 +29,12 @@ def test_short_training_beats_random_and_untrained_policy_on_mpe_simple(run_dir,
         "progress": False,
         "out": str(run_dir),
     })
-    # the same learner, untrained (same seed and construction order as train())
+    # the same algorithm, untrained (same seed and construction order as train())
     torch.manual_seed(cfg.seed)
     sc = scenarios.make(cfg.scenario)
     env = VectorEnv(sc, 1)
-    untrained = evaluate(sc, Learner(cfg, env.layout, env.state_dim).actor, cfg.eval_episodes, seed=cfg.seed)
+    actor = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario)).actor
+    untrained = evaluate(sc, actor, cfg.eval_episodes, seed=cfg.seed)
     env.close()
 
     train(cfg)

@@ -11,11 +11,14 @@ import torch
 
 import scenarios
 from envs import Layout, VectorEnv
+from marl.algos import EnvInfo, Progress, make_algorithm
+from marl.algos.ppo import PPO
+from marl.collector import Collector
+from marl.communication import CommInputs
 from marl.config import build_config
-from marl.learner import Learner, Rollout
 from marl.nets import Actor, IndependentCritic
 from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
-from marl.trainer import Collector
+from marl.rollout import Rollout
 
 
 # ---- GAE -------------------------------------------------------------------------------------
@@ -61,16 +64,22 @@ def test_gae_lambda_one_is_discounted_return_minus_value():
     torch.testing.assert_close(adv0, r + 0.95 * nxt - v)
 
 
-# ---- Rollout.next_values ---------------------------------------------------------------------
+# ---- PPO.next_values -------------------------------------------------------------------------
 
 
 def _rollout(T: int, E: int, N: int) -> Rollout:
-    lay = Layout.from_spaces(
-        [f"agent_{i}" for i in range(N)],
-        {f"agent_{i}": scenarios.make("debug/scripted").observation_spaces["agent_0"] for i in range(N)},
-        {f"agent_{i}": scenarios.make("debug/scripted").action_spaces["agent_0"] for i in range(N)},
-    )
-    return Rollout.empty(T, E, lay, state_dim=3, device="cpu")
+    """A rollout of zeros (nobody acting, nothing ended) with the fields next_values and GAE read."""
+    ro = Rollout(T, E, device="cpu")
+    for name in ("values", "rewards", "bootstrap"):
+        ro.data[name] = torch.zeros(T, E, N)
+    for name in ("alive", "terminated", "truncated"):
+        ro.data[name] = torch.zeros(T, E, N, dtype=torch.bool)
+    return ro
+
+
+def _next_values(ro: Rollout, last: torch.Tensor) -> torch.Tensor:
+    ro.final["last_values"] = last
+    return PPO.next_values(ro)
 
 
 def test_next_values_bootstrap_on_truncation_zero_on_termination_and_for_absent_agents():
@@ -83,7 +92,7 @@ def test_next_values_bootstrap_on_truncation_zero_on_termination_and_for_absent_
     ro.terminated[1, 0, 1] = True  # agent 1 terminated at t=1; a bogus bootstrap must be ignored
     ro.bootstrap[1, 0, 1] = 99.0
     last = torch.tensor([[4.0, 40.0, 400.0]])
-    nv = ro.next_values(last)
+    nv = _next_values(ro, last)
     expected = torch.tensor([
         [2.0, 20.0, 200.0],  # inside the episode: V(s_{t+1})
         [7.0, 0.0, 300.0],  # truncated -> bootstrap; terminated -> 0; still going -> V(s_2)
@@ -101,7 +110,7 @@ def test_gae_through_next_values_matches_hand_computation():
     ro.truncated[1, 0, 0] = True
     ro.bootstrap[1, 0, 0] = 4.0
     ro.terminated[2, 0, 0] = True
-    adv, _ = gae(ro.rewards, ro.values, ro.next_values(torch.tensor([[123.0]])), ro.ended, 0.9, 0.8)
+    adv, _ = gae(ro.rewards, ro.values, _next_values(ro, torch.tensor([[123.0]])), ro.ended, 0.9, 0.8)
     torch.testing.assert_close(adv[:, 0, 0], torch.tensor([4.712, 4.6, 1.5]), rtol=1e-6, atol=1e-6)
 
 
@@ -132,11 +141,12 @@ def _collect(algo: str, rollout_len: int, scenario: str = "debug/scripted", num_
     cfg = build_config({"scenario": scenario, "scenario_args": scenario_args, "algo": algo, "num_envs": num_envs})
     sc = scenarios.make(cfg.scenario, **cfg.scenario_args)
     env = RecordingEnv(VectorEnv(sc, num_envs, seed=3))
-    learner = Learner(cfg, env.layout, env.state_dim)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
     # a value normaliser with data in it (mean ~0.7, std ~2), so denormalisation matters
     learner.value_norm.update(torch.randn(500, generator=torch.Generator().manual_seed(0)) * 2.0 + 0.7)
     collector = Collector(env, learner, rollout_len, torch.device("cpu"))
-    ro, last = collector.collect()
+    ro = collector.collect()
+    last = ro.final["last_values"]
     env.close()
     return ro, last, env.outputs, learner, env
 
@@ -163,7 +173,7 @@ def test_collector_bootstraps_truncation_from_final_obs(algo):
         if seen_obs is not None:
             assert torch.equal(ro.obs[t], seen_obs)
             torch.testing.assert_close(ro.values[t], learner.value(seen_obs, outs[t - 1].state))
-    nv = ro.next_values(last)
+    nv = PPO.next_values(ro)
     torch.testing.assert_close(nv[4], ro.bootstrap[4])
     torch.testing.assert_close(nv[3], ro.values[4])
     torch.testing.assert_close(nv[11], last)
@@ -179,7 +189,7 @@ def test_collector_does_not_bootstrap_termination(algo):
     assert term_steps == [2, 5]
     assert not ro.truncated.any()
     assert (ro.bootstrap == 0).all()
-    nv = ro.next_values(last)
+    nv = PPO.next_values(ro)
     for t in term_steps:
         assert (nv[t] == 0).all()
         # the critic would have given a non-zero value to the final observation
@@ -192,7 +202,7 @@ def test_collector_leaving_agent_gets_no_bootstrap_and_is_masked():
     assert ro.terminated[1, :, 0].all()  # the leaving step (t=1 is env step 2)
     assert not ro.alive[2:, :, 0].any() and ro.alive[:, :, 1].all()
     assert (ro.rewards[2:, :, 0] == 0).all()
-    nv = ro.next_values(last)
+    nv = PPO.next_values(ro)
     assert (nv[1:, :, 0] == 0).all()
     # agent 1 is truncated at the last step and bootstraps
     assert ro.truncated[4, :, 1].all()
@@ -292,12 +302,12 @@ def test_ppo_loss_decreases_on_a_fixed_batch():
     B, N = 64, lay.n_agents
     obs = torch.randn(B, N, lay.obs_dim)
     with torch.no_grad():
-        actions, old_logp, _ = actor.act(obs)
+        actions, old_logp, _, _ = actor.act(obs)
         old_values = critic(obs, None)
     mask = torch.ones(B, N)
     mask[:5, 0] = 0.0
     mb = Minibatch(obs, torch.zeros(B, 1), actions, old_logp, old_values, torch.randn(B, N), torch.randn(B, N), mask)
-    cfg = build_config({}).ppo
+    cfg = build_config({}).algo
     opt = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=3e-3)
 
     def loss_now():
@@ -327,17 +337,21 @@ def _fresh_learner_rollout(rollout_len: int = 20, seed: int = 0, scenario=SCRIPT
     """A new learner (value normaliser at its initial state) and one rollout of it."""
     torch.manual_seed(seed)
     name, args = scenario
-    cfg = build_config({"scenario": name, "scenario_args": args, "num_envs": 2, "ppo": ppo})
+    cfg = build_config({"scenario": name, "scenario_args": args, "num_envs": 2, "algo": ppo})
     env = VectorEnv(scenarios.make(name, **args), 2, seed=seed)
-    learner = Learner(cfg, env.layout, env.state_dim)
-    ro, last = Collector(env, learner, rollout_len, torch.device("cpu")).collect()
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    ro = Collector(env, learner, rollout_len, torch.device("cpu")).collect()
     env.close()
-    return learner, ro, last
+    return learner, ro, ro.final["last_values"]
+
+
+def _update(learner, ro) -> dict[str, float]:
+    return learner.update(ro, Progress(0, learner.cfg.total_steps))
 
 
 def _normalised_advantages(learner, ro, last):
-    cfg = learner.cfg.ppo
-    adv, returns = gae(ro.rewards, ro.values, ro.next_values(last), ro.ended, cfg.gamma, cfg.gae_lambda)
+    cfg = learner.cfg.algo
+    adv, returns = gae(ro.rewards, ro.values, _next_values(ro, last), ro.ended, cfg.gamma, cfg.gae_lambda)
     mask = ro.alive.float()
     mean = masked_mean(adv, mask)
     return (adv - mean) / (masked_mean((adv - mean) ** 2, mask).sqrt() + 1e-8), returns, mask
@@ -349,7 +363,7 @@ def test_learner_update_improves_surrogate_and_value_fit():
     learner, ro, last = _fresh_learner_rollout(25, scenario=("mpe/simple_spread", {}), ent_coef=0.0, value_clip=0.0)
     before = copy.deepcopy(learner)
     norm_adv, returns, mask = _normalised_advantages(learner, ro, last)
-    stats = learner.update(ro, last)
+    stats = _update(learner, ro)
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "explained_variance"):
         assert key in stats and np.isfinite(stats[key]), key
     with torch.no_grad():
@@ -368,7 +382,7 @@ def test_value_norm_in_update_sees_acting_agents_only():
     learner, ro, last = _fresh_learner_rollout()
     assert not ro.alive.all()  # agent 1 leaves at step 3 of each episode
     _, returns, _ = _normalised_advantages(learner, ro, last)
-    learner.update(ro, last)
+    _update(learner, ro)
     # a fresh normaliser's first update holds exactly the acting agents' returns
     acting = returns[ro.alive]
     assert float(learner.value_norm.mean) == pytest.approx(float(acting.mean()), rel=1e-5)
@@ -381,7 +395,7 @@ def test_first_update_statistics_with_one_epoch():
     learner, ro, last = _fresh_learner_rollout(epochs=1, minibatches=1, value_clip=0.0)
     before = copy.deepcopy(learner)
     _, returns, mask = _normalised_advantages(learner, ro, last)
-    stats = learner.update(ro, last)
+    stats = _update(learner, ro)
     assert abs(stats["policy_loss"]) < 1e-5  # -mean of normalised advantages
     assert abs(stats["approx_kl"]) < 1e-6 and stats["clip_frac"] == 0.0
     with torch.no_grad():
@@ -396,7 +410,7 @@ def test_first_update_value_clip_is_centred_on_collected_predictions():
     learner, ro, last = _fresh_learner_rollout(epochs=1, minibatches=1, value_clip=0.2)
     before = copy.deepcopy(learner)
     _, returns, mask = _normalised_advantages(learner, ro, last)
-    stats = learner.update(ro, last)
+    stats = _update(learner, ro)
     with torch.no_grad():
         target = learner.value_norm.normalize(returns)
         expected = 0.5 * masked_mean((before.critic(ro.obs, ro.state) - target) ** 2, mask)
@@ -406,21 +420,20 @@ def test_first_update_value_clip_is_centred_on_collected_predictions():
 def test_recurrent_learner_update_runs_on_sequences():
     torch.manual_seed(0)
     cfg = build_config({"scenario": "debug/scripted", "actor": {"recurrent": True, "hidden": 16},
-                        "ppo": {"epochs": 2, "minibatches": 2}, "num_envs": 2})
+                        "algo": {"epochs": 2, "minibatches": 2}, "num_envs": 2})
     sc = scenarios.make("debug/scripted")
     env = VectorEnv(sc, 2, seed=0)
-    learner = Learner(cfg, env.layout, env.state_dim)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
     collector = Collector(env, learner, 7, torch.device("cpu"))
-    ro, last = collector.collect()
+    ro = collector.collect()
     env.close()
-    assert ro.h0 is not None and ro.h0.shape == (2, 2, 16)
+    h0 = ro.carry0.get("h")
+    assert h0 is not None and h0.shape == (2, 2, 16)
     # replaying the rollout's sequences reproduces the log-probabilities it was collected with
-    params = learner._policy_params(
-        Minibatch(ro.obs, ro.state, ro.actions, ro.logp, ro.values, ro.values, ro.values, ro.alive.float()),
-        ro,
-        torch.arange(2),
-    )
+    mb = Minibatch(ro.obs, ro.state, ro.actions, ro.logp, ro.values, ro.values, ro.values, ro.alive.float())
+    params, _ = learner.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts,
+                                      torch.arange(2))
     logp, _ = learner.actor.log_prob_entropy(params, ro.actions)
     torch.testing.assert_close(logp, ro.logp, rtol=1e-5, atol=1e-5)
-    stats = learner.update(ro, last)
+    stats = _update(learner, ro)
     assert np.isfinite(stats["policy_loss"])

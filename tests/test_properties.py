@@ -21,9 +21,9 @@ from marl.config import ConfigError, TrainConfig, _all_keys, config_from_args
 # ---- config parsing ----------------------------------------------------------------------------
 
 POSITIVE_INT_KEYS = ["total_steps", "num_envs", "eval_episodes", "threads", "keep_checkpoints", "actor.hidden",
-                     "actor.layers", "critic.hidden", "ppo.rollout_len", "ppo.epochs", "ppo.minibatches"]
-POSITIVE_FLOAT_KEYS = ["lr", "critic_lr", "ppo.clip", "ppo.max_grad_norm", "comm.graph_lr"]
-UNIT_KEYS = ["ppo.gamma", "ppo.gae_lambda", "comm.p", "comm.sparsity", "comm.freeze_graph_at", "comm.channel_drop"]
+                     "actor.layers", "critic.hidden", "algo.rollout_len", "algo.epochs", "algo.minibatches"]
+POSITIVE_FLOAT_KEYS = ["lr", "critic_lr", "algo.clip", "algo.max_grad_norm", "comm.graph_lr"]
+UNIT_KEYS = ["algo.gamma", "algo.gae_lambda", "comm.p", "comm.sparsity", "comm.freeze_graph_at", "comm.channel_drop"]
 VALID_KEYS = set(_all_keys(TrainConfig)) | {"config", "n_agents", "max_cycles", "local_ratio", "continuous_actions"}
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -82,11 +82,11 @@ def test_the_last_override_wins(values):
 @FAST
 @given(hidden=st.integers(1, 512), gamma=st.floats(0.0, 1.0), recurrent=st.booleans())
 def test_dotted_and_nested_overrides_agree(hidden, gamma, recurrent):
-    dotted = config_from_args([f"actor.hidden={hidden}", f"ppo.gamma={gamma!r}", f"actor.recurrent={recurrent}"])
+    dotted = config_from_args([f"actor.hidden={hidden}", f"algo.gamma={gamma!r}", f"actor.recurrent={recurrent}"])
     nested = config_from_args([f"actor={{hidden: {hidden}, recurrent: {str(recurrent).lower()}}}",
-                               f"ppo={{gamma: {gamma!r}}}"])
+                               f"algo={{gamma: {gamma!r}}}"])
     assert dataclasses.asdict(dotted) == dataclasses.asdict(nested)
-    assert dotted.actor.hidden == hidden and dotted.ppo.gamma == gamma and dotted.actor.recurrent is recurrent
+    assert dotted.actor.hidden == hidden and dotted.algo.gamma == gamma and dotted.actor.recurrent is recurrent
 
 
 # ---- graph builders ----------------------------------------------------------------------------

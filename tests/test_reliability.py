@@ -24,16 +24,17 @@ import pytest
 import torch
 
 from marl import checkpoint as ckpt
+from marl.algos import algo_names
 from marl.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 WALL_CLOCK = {"wall_time_s", "steps_per_s", "collect_s", "update_s"}  # differ between identical runs
 # 2 envs x 10 steps per update; mpe episodes last 25 steps, so checkpoints fall mid-episode
-SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "ppo.rollout_len=10", "ppo.epochs=2", "actor.hidden=16",
+SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "algo.rollout_len=10", "algo.epochs=2", "actor.hidden=16",
          "critic.hidden=16", "eval_episodes=1", "progress=false"]
 # a GRU actor talking over a learned graph (its own optimizer, Gumbel samples) through a delayed channel
 RICH = SMALL + ["actor.recurrent=true", "comm.graph=learned", "comm.gating=true", "comm.channel_in_training=true",
-                "comm.channel_delay=true", "comm.channel_noise=0.05", "ppo.minibatches=2"]
+                "comm.channel_delay=true", "comm.channel_noise=0.05", "algo.minibatches=2"]
 
 
 def rows(run: Path) -> list[dict[str, str]]:
@@ -86,8 +87,14 @@ def finish(proc: subprocess.Popen, timeout: float = 240) -> str:
 # ---- determinism ---------------------------------------------------------------------------------
 
 
-def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path):
-    args = [*SMALL, "total_steps=100", "checkpoint_every=100"]
+def per_agent(algo: str) -> list[str]:
+    """HAPPO with per-agent networks (its slice-wise optimizer); the others as configured."""
+    return ["algo=" + algo, *(["sharing=none"] if algo == "happo" else [])]
+
+
+@pytest.mark.parametrize("algo", algo_names())
+def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path, algo):
+    args = [*SMALL, *per_agent(algo), "total_steps=100", "checkpoint_every=100"]
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         assert main(["train", *args, f"seed={seed}", f"out={tmp_path / name}"]) == 0
     a, b, c = (comparable_rows(tmp_path / n) for n in "abc")
@@ -97,7 +104,7 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path):
     # another seed: other returns, losses and weights
     assert [r["episode_return_mean"] for r in a] != [r["episode_return_mean"] for r in c]
     assert [r["policy_loss"] for r in a] != [r["policy_loss"] for r in c]
-    pa, pc = final_state(tmp_path / "a")["learner"], final_state(tmp_path / "c")["learner"]
+    pa, pc = (final_state(tmp_path / n)["algorithm"]["modules"] for n in "ac")
     weights = [k for k in pa if k.endswith("weight")]
     assert weights and all(not torch.equal(pa[k], pc[k]) for k in weights)
 
@@ -106,12 +113,12 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("backend", ["pettingzoo", "batched"])
-def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, backend):
+@pytest.mark.parametrize("backend,algo", [("pettingzoo", "mappo"), ("batched", "mappo"), ("batched", "happo")])
+def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, backend, algo):
     """2K updates in one go == K updates, checkpoint, a new process resumes, K more updates."""
     k_steps = 3 * 20  # K = 3 updates of 2 envs x 10 steps
     whole, split = tmp_path / "whole", tmp_path / "split"
-    rich = [*RICH, f"backend={backend}"]
+    rich = [*RICH, f"backend={backend}", *per_agent(algo)]
     assert main(["train", *rich, f"total_steps={2 * k_steps}", f"checkpoint_every={k_steps}", f"out={whole}"]) == 0
     assert main(["train", *rich, f"total_steps={k_steps}", f"checkpoint_every={k_steps}", f"out={split}"]) == 0
     mid = ckpt.load_checkpoint(ckpt.latest_checkpoint(split))
@@ -121,7 +128,8 @@ def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, backend)
         assert all(len(a) for a in env_state["actions"]), "the checkpoint must fall mid-episode"
     else:  # the simulator's own state tensors
         assert bool((env_state["sim"]["t"] > 0).all()), "the checkpoint must fall mid-episode"
-    assert mid["collector"]["h"] is not None and sorted(mid["optimizers"]) == ["actor_opt", "critic_opt", "graph_opt"]
+    assert set(mid["collector"]["carry"]) == {"h", "comm_previous"}
+    assert sorted(mid["algorithm"]["optimizers"]) == ["actor_opt", "critic_opt", "graph_opt"]
 
     out = finish(cli("resume", str(split), f"total_steps={2 * k_steps}"))
     assert "resuming" in out and "iteration 3" in out
@@ -133,17 +141,17 @@ def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, backend)
 def test_rollout_tensors_keep_no_autograd_graph():
     import scenarios
     from envs import VectorEnv
+    from marl.algos import EnvInfo, make_algorithm
     from marl.collector import Collector
     from marl.config import config_from_args
-    from marl.learner import Learner
 
     cfg = config_from_args([*RICH])
     env = VectorEnv(scenarios.make(cfg.scenario), cfg.num_envs, seed=0)
     try:
-        learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
-        ro, last_values = Collector(env, learner, 5, torch.device("cpu")).collect()
-        tensors = [v for v in vars(ro).values() if torch.is_tensor(v)] + [last_values]
-        assert len(tensors) >= 12
+        algo = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+        ro = Collector(env, algo, 5, torch.device("cpu")).collect()
+        tensors = [v for d in (ro.data, ro.replay, ro.carry, ro.carry0, ro.final) for v in d.values()]
+        assert len(tensors) >= 16
         assert all(not t.requires_grad and t.grad_fn is None for t in tensors)
     finally:
         env.close()
@@ -196,11 +204,13 @@ KILL_ARGS = [*SMALL, "total_steps=200", "checkpoint_every=20", "keep_checkpoints
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_during_a_checkpoint_write_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("algo", algo_names())
+def test_sigkill_during_a_checkpoint_write_resumes_to_the_uninterrupted_result(tmp_path, algo):
     reference, run = tmp_path / "reference", tmp_path / "killed"
-    assert main(["train", *KILL_ARGS, f"out={reference}"]) == 0
-    _kill_during_checkpoint_write(run, KILL_ARGS)
-    finish(cli("train", *KILL_ARGS, f"out={run}", "resume=true"))
+    args = [*KILL_ARGS, *per_agent(algo)]
+    assert main(["train", *args, f"out={reference}"]) == 0
+    _kill_during_checkpoint_write(run, args)
+    finish(cli("train", *args, f"out={run}", "resume=true"))
     _check_killed_run_equals_reference(run, reference, 10)
 
 
@@ -236,19 +246,19 @@ def test_resume_with_another_config_names_each_differing_key(small_run, tmp_path
     run = tmp_path / "run"
     shutil.copytree(small_run, run)
     before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
-    code = main(["train", *SMALL, "total_steps=80", "actor.hidden=32", "ppo.gamma=0.9", f"out={run}", "resume=true"])
+    code = main(["train", *SMALL, "total_steps=80", "actor.hidden=32", "algo.gamma=0.9", f"out={run}", "resume=true"])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: checkpoint")
     assert str(ckpt.latest_checkpoint(run)) in err
-    assert "actor.hidden: 16 -> 32" in err and "ppo.gamma: 0.95 -> 0.9" in err
+    assert "actor.hidden: 16 -> 32" in err and "algo.gamma: 0.95 -> 0.9" in err
     assert "total_steps" not in err.split("differing keys:")[1].split(".")[0]  # allowed to change
     assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before  # nothing lost
 
 
 def test_config_differences_lists_nested_added_and_removed_keys():
-    old = {"lr": 0.001, "total_steps": 10, "ppo": {"clip": 0.2}, "scenario_args": {"n_agents": 3}}
-    new = {"lr": 0.002, "total_steps": 20, "ppo": {"clip": 0.2}, "scenario_args": {}}
+    old = {"lr": 0.001, "total_steps": 10, "algo": {"clip": 0.2}, "scenario_args": {"n_agents": 3}}
+    new = {"lr": 0.002, "total_steps": 20, "algo": {"clip": 0.2}, "scenario_args": {}}
     assert ckpt.config_differences(old, new) == ["lr: 0.001 -> 0.002", "scenario_args.n_agents: 3 -> (absent)"]
 
 
@@ -259,8 +269,9 @@ def test_checkpoint_from_another_format_or_package_version(small_run, tmp_path):
     payload = ckpt.load_checkpoint(path)
     config = payload["config"]
     old = dict(payload, format_version=1)
-    with pytest.raises(ckpt.CheckpointError, match=rf"{path.name}' has format version 1, this mosaic-marl reads "
-                                                   rf"version {ckpt.FORMAT_VERSION}"):
+    with pytest.raises(ckpt.CheckpointError, match=rf"{path.name}' has format version 1 \(written by mosaic-marl "
+                                                   rf"[^)]*\); this mosaic-marl reads format version "
+                                                   rf"{ckpt.FORMAT_VERSION} only"):
         ckpt.check_resumable(path, old, config)
     older_torch = dict(payload, metadata={**payload["metadata"],
                                           "versions": {**payload["metadata"]["versions"], "torch": "1.0.0"}})

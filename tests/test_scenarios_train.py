@@ -20,7 +20,7 @@ FAST = {"mpe/simple_spread", "mpe/simple_speaker_listener", "mpe/simple_tag", "s
 )
 def test_scenario_trains(tmp_path, name):
     run = tmp_path / "run"
-    code = main(["train", f"scenario={name}", "total_steps=200", "num_envs=2", "ppo.rollout_len=50", "ppo.epochs=1",
+    code = main(["train", f"scenario={name}", "total_steps=200", "num_envs=2", "algo.rollout_len=50", "algo.epochs=1",
                  "eval_episodes=1", "progress=false", f"out={run}"])
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
@@ -29,5 +29,5 @@ def test_scenario_trains(tmp_path, name):
 
 def test_continuous_mpe_trains(tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "continuous_actions=true", "total_steps=200", "num_envs=2", "ppo.rollout_len=50",
+    assert main(["train", "continuous_actions=true", "total_steps=200", "num_envs=2", "algo.rollout_len=50",
                  "eval_episodes=1", "progress=false", f"out={run}"]) == 0

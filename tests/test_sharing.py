@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,9 +12,10 @@ from torch.nn import functional as F
 
 from envs.layout import Layout
 from marl import sharing
+from marl.algos import EnvInfo, Progress, make_algorithm
 from marl.config import ConfigError, build_config
-from marl.learner import Learner
 from marl.nets import Actor, AgentGRUCell, CentralizedCritic, IndependentCritic
+from marl.policy import _build as build_policy_actor
 from marl.sharing import AgentLinear, SharingSpec
 from marl.trainer import train
 
@@ -54,9 +56,9 @@ def per_agent_linear(layer: AgentLinear, x: torch.Tensor) -> torch.Tensor:
 
 def test_full_gives_identical_outputs_for_identical_inputs_and_full_id_does_not():
     obs = torch.randn(3, 1, OBS).expand(3, N, OBS)
-    logits, _ = actor("full")(obs)
+    logits, _, _ = actor("full")(obs)
     assert torch.equal(logits, logits[:, :1].expand_as(logits))
-    logits_id, _ = actor("full_id")(obs)
+    logits_id, _, _ = actor("full_id")(obs)
     assert not torch.allclose(logits_id[:, 0], logits_id[:, 1])
 
 
@@ -74,7 +76,7 @@ def test_per_agent_schemes_differ_across_agents_for_identical_inputs(name):
 def test_none_keeps_agents_parameters_independent():
     net = actor("none")
     obs = torch.randn(5, N, OBS)
-    logits, _ = net(obs)
+    logits, _, _ = net(obs)
     logits[:, 2].pow(2).sum().backward()  # a loss of agent 2 only
     layers = sharing.agent_layers(net)
     assert len(layers) == 3  # two hidden layers and the head
@@ -87,7 +89,7 @@ def test_none_keeps_agents_parameters_independent():
 
 def test_masks_gradient_reaches_shared_weights_and_thresholds():
     net = actor("masks")
-    logits, _ = net(torch.randn(5, N, OBS))
+    logits, _, _ = net(torch.randn(5, N, OBS))
     logits.pow(2).sum().backward()
     for _, layer in sharing.masked_layers(net):
         assert layer.weight.grad.abs().sum() > 0
@@ -141,11 +143,11 @@ def test_agent_gru_cell_is_the_gru_equations():
 def test_every_scheme_keeps_actors_decentralized(name):
     net = actor(name, recurrent=True)
     obs = torch.randn(2, N, OBS)
-    h = net.initial_state((2, N))
-    before, _ = net(obs, h)
+    carry = net.initial_carry((2, N))
+    before, _, _ = net(obs, carry)
     changed = obs.clone()
     changed[:, 3] += 1.0
-    after, _ = net(changed, h)
+    after, _, _ = net(changed, carry)
     assert torch.equal(before[:, :3], after[:, :3])
     assert not torch.equal(before[:, 3], after[:, 3])
 
@@ -234,24 +236,32 @@ def test_critic_ensemble_members_differ_and_forward_is_their_mean():
 
 def small_config(**extra):
     base = {"scenario": "mpe/simple_spread", "total_steps": 1600, "num_envs": 4, "progress": False,
-            "eval_episodes": 2, "actor": {"hidden": 16}, "critic": {"hidden": 16}, "ppo": {"epochs": 2}}
+            "eval_episodes": 2, "actor": {"hidden": 16}, "critic": {"hidden": 16}, "algo": {"epochs": 2}}
     return build_config({**base, **extra})
+
+
+def _algo(cfg, lay: Layout, state_dim: int):
+    return make_algorithm(cfg, EnvInfo(lay, state_dim))
+
+
+def _mask_resets(algo, before: int, after: int, total: int) -> int:
+    return algo.after_iteration(Progress(after, total, previous=before))["mask_resets"]
 
 
 def test_reset_schedule_skips_the_last_interval():
     cfg = small_config(sharing={"name": "masks", "reset_interval": 1000, "reset_prob": 1.0})
-    learner = Learner(cfg, layout(3), 12)
+    learner = _algo(cfg, layout(3), 12)
     with torch.no_grad():
         for _, layer in sharing.masked_layers(learner.actor):
             layer.scheme.thresholds.fill_(5.0)
-    assert learner.reset_masks(800, 900, 5000) == 0  # no interval boundary crossed
-    assert learner.reset_masks(4000, 4100, 5000) == 0  # boundary 4000 < x, but the last interval
-    assert learner.reset_masks(900, 1100, 5000) > 0
+    assert _mask_resets(learner, 800, 900, 5000) == 0  # no interval boundary crossed
+    assert _mask_resets(learner, 4000, 4100, 5000) == 0  # boundary 4000 < x, but the last interval
+    assert _mask_resets(learner, 900, 1100, 5000) > 0
 
 
 def test_thresholds_learn_at_their_own_rate_and_anneal_with_the_rest():
     cfg = small_config(lr=1e-3, sharing={"name": "masks", "threshold_lr_scale": 20})
-    learner = Learner(cfg, layout(3), 12)
+    learner = _algo(cfg, layout(3), 12)
     groups = learner.actor_opt.param_groups
     thresholds = {id(l.scheme.thresholds) for _, l in sharing.masked_layers(learner.actor)}
     assert [g["lr"] for g in groups] == [1e-3, 2e-2]
@@ -259,7 +269,7 @@ def test_thresholds_learn_at_their_own_rate_and_anneal_with_the_rest():
     assert not thresholds & {id(p) for p in groups[0]["params"]}
     learner.set_lr_fraction(0.5)
     assert [g["lr"] for g in groups] == [5e-4, 1e-2]
-    full = Learner(small_config(lr=1e-3), layout(3), 12)
+    full = _algo(small_config(lr=1e-3), layout(3), 12)
     assert len(full.actor_opt.param_groups) == 1  # nothing changes without masks
 
 
@@ -337,7 +347,7 @@ def test_a_scheme_from_a_plugin_file_is_accepted_by_name(tmp_path):
     )
     try:
         cfg = build_config({"plugins": [str(plugin)], "sharing": "test_halves"})
-        net = Learner(cfg, layout(3), 12).actor
+        net = _algo(cfg, layout(3), 12).actor
         layer = sharing.agent_layers(net)[0][1]
         half = layer.weight.shape[1] // 2
         assert torch.equal(layer.unit_weights()[1, :, half:], torch.zeros_like(layer.unit_weights()[1, :, half:]))
@@ -365,11 +375,11 @@ def test_an_ensemble_of_identical_members_is_rejected():
 
 def test_per_agent_weights_cannot_act_for_another_number_of_agents():
     cfg = small_config(sharing="masks")
-    trained = Learner(cfg, layout(3), 12)
-    bigger = Learner(cfg, layout(5), 20)
+    trained = _algo(cfg, layout(3), 12)
+    actor_state = {k[len("actor."):]: v for k, v in trained.state_dict().items() if k.startswith("actor.")}
     with pytest.raises(ValueError, match=r"per-agent weights \(sharing='masks'\) for 3 agents, not 5; only sharing=full"):
-        bigger.load_actor(trained.state_dict())
-    Learner(cfg, layout(3), 12).load_actor(trained.state_dict())  # the same N loads
+        build_policy_actor(cfg, EnvInfo(layout(5), 20), actor_state, Path("x"))
+    build_policy_actor(cfg, EnvInfo(layout(3), 12), actor_state, Path("x"))  # the same N loads
 
 
 def test_marl_eval_names_the_agent_count_problem(tmp_path, capsys):

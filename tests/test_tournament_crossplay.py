@@ -22,7 +22,7 @@ def teams(tmp_path_factory):
     root = tmp_path_factory.mktemp("spread-runs")
     for seed in (0, 1):
         train(config_from_args(["scenario=mpe/simple_spread", "max_cycles=10", "total_steps=200", "num_envs=2",
-                                "ppo.rollout_len=10", "ppo.epochs=1", "eval_episodes=1", "checkpoint_every=200",
+                                "algo.rollout_len=10", "algo.epochs=1", "eval_episodes=1", "checkpoint_every=200",
                                 "progress=false", f"seed={seed}", f"out={root / f'spread-s{seed}'}"]))
     torch.set_num_threads(threads)
     return root

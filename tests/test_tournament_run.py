@@ -151,7 +151,7 @@ def rrps_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "rrps-gru"
     cfg = config_from_args(["scenario=classic/rrps_vs_bots", "num_throws=20", "opponents=rock,paper",
                             "actor.recurrent=true", "algo=ippo", "total_steps=200", "num_envs=2",
-                            "ppo.rollout_len=20", "ppo.epochs=1", "eval_episodes=2", "checkpoint_every=200",
+                            "algo.rollout_len=20", "algo.epochs=1", "eval_episodes=2", "checkpoint_every=200",
                             "progress=false", f"out={out}"])
     train(cfg)
     torch.set_num_threads(threads)

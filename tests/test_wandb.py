@@ -17,8 +17,8 @@ ARGS = [
     "scenario=debug/scripted",
     "total_steps=60",
     "num_envs=2",
-    "ppo.rollout_len=10",
-    "ppo.epochs=2",
+    "algo.rollout_len=10",
+    "algo.epochs=2",
     "eval_episodes=2",
     "progress=false",
 ]

@@ -107,8 +107,10 @@ class Algorithm(nn.Module):
             raise ConfigError(f"algo={cls.name} has no critic; remove critic={chosen}")
         if cls.critics and chosen not in ("auto", *cls.critics):
             others = [n for n, c in _registry().items() if chosen in c.critics]
-            alt = f"; for a {chosen} critic use algo={' or algo='.join(others)}" if others else ""
-            raise ConfigError(f"algo={cls.name} trains a {' or '.join(cls.critics)} critic, not critic={chosen}{alt}")
+            an = lambda w: f"an {w}" if w[0] in "aeiou" else f"a {w}"  # noqa: E731
+            alt = f"; for {an(chosen)} critic use algo={' or algo='.join(others)}" if others else ""
+            raise ConfigError(f"algo={cls.name} trains {an(' or '.join(cls.critics))} critic, not "
+                              f"critic={chosen}{alt}")
 
     @classmethod
     def critic_kind(cls, cfg) -> str | None:

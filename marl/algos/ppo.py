@@ -104,7 +104,7 @@ class PPO(Algorithm):
         """What follows each step: V(s_{t+1}) inside an episode, V(final obs) after a truncation,
         0 after a termination (or for an agent that was not acting)."""
         following = torch.cat([ro.values[1:], ro.final["last_values"].unsqueeze(0)])
-        return torch.where(ro.ended, ro.bootstrap, following)
+        return torch.where(ro.ended, ro.bootstrap * (ro.truncated & ~ro.terminated), following)
 
     # ---- learning ----------------------------------------------------------------------------------
     def update(self, ro, progress) -> dict[str, float]:

@@ -194,7 +194,7 @@ def main(path: str, items: list[str]) -> int:
              include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         steps_per_iter = build_config(trial_config(sweep, {}, None))
-        iterations = math.ceil(sweep["total_steps"] / (steps_per_iter.num_envs * steps_per_iter.ppo.rollout_len))
+        iterations = math.ceil(sweep["total_steps"] / (steps_per_iter.num_envs * steps_per_iter.algo.rollout_len))
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(iterations, 1),
                                   grace_period=min(sweep["asha"].get("grace_period", max(1, iterations // 8)),
                                                    max(iterations, 1)),
