@@ -29,10 +29,8 @@ if str(ROOT) not in sys.path:
 import scenarios  # noqa: E402
 from benchmarks._runs import run_parallel  # noqa: E402
 from envs import VectorEnv  # noqa: E402
-from marl import checkpoint as ckpt  # noqa: E402
-from marl.config import build_config, load_yaml  # noqa: E402
 from marl.evaluation import EVAL_SEED_OFFSET, comm_inputs, eval_mode  # noqa: E402
-from marl.learner import Learner  # noqa: E402
+from marl.policy import load_policy  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GRAPH_ARGS = {"none": [], "complete": ["comm.graph=complete"], "radius": ["comm.graph=radius", "comm.radius=1.0"],
@@ -46,19 +44,21 @@ def run_dir(out: Path, scenario: str, graph: str, seed: int) -> Path:
 @torch.no_grad()
 def evaluate_run(d: Path, episodes: int, n_agents: int | None = None) -> dict:
     """Greedy return and (on navigation) success of a run's final policy, optionally at another N."""
-    cfg = build_config(load_yaml(d / "config.yaml"))
-    overrides = dict(cfg.scenario_args, **({"n_agents": n_agents} if n_agents else {}))
-    sc = scenarios.make(cfg.scenario, **overrides)
+    policy = load_policy(d)  # the run's latest checkpoint
+    overrides = dict(policy.scenario_args, **({"n_agents": n_agents} if n_agents else {}))
+    sc = scenarios.make(policy.scenario, **overrides)
     env = VectorEnv(sc, 10, seed=EVAL_SEED_OFFSET)
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
-    state = ckpt.load_checkpoint(ckpt.latest_checkpoint(d))["learner"]
-    learner.load_actor(state)
+    # rebuilt for another N; not for the same one: Layout's == raises on its array fields
+    same = env.layout.agents == policy.env.layout.agents
+    actor = policy.actor if same else policy.for_layout(env.layout).actor
     returns, success = [], []
     out = env.reset()
-    with eval_mode(learner.actor):
+    carry = actor.initial_carry(out.alive.shape)
+    with eval_mode(actor):
         while len(returns) < episodes:
-            action, _, _ = learner.actor.act(out.obs, deterministic=True, inputs=comm_inputs(out))
+            action, _, carry, _ = actor.act(out.obs, carry, deterministic=True, inputs=comm_inputs(out))
             out = env.step(action)
+            carry = actor.reset_carry(carry, out.done_env)
             for k in torch.nonzero(out.done_env).flatten().tolist():
                 returns.append(float(out.episode_return[k].mean()))
                 raw = env.raw_env(k)

@@ -25,9 +25,9 @@ if str(ROOT) not in sys.path:
 
 import scenarios  # noqa: E402
 from envs import VectorEnv  # noqa: E402
+from marl.algos import EnvInfo, make_algorithm  # noqa: E402
 from marl.communication import CommInputs  # noqa: E402
 from marl.config import build_config  # noqa: E402
-from marl.learner import Learner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,18 +39,18 @@ def time_forward(n_agents: int, graph: str, envs: int, layer: str, rounds: int, 
     sc = scenarios.make("nav/navigation", n_agents=n_agents)
     env = VectorEnv(sc, envs, seed=0)
     out = env.reset()  # real observations and positions of E fresh episodes
+    info = EnvInfo.from_env(env, cfg.scenario)
     env.close()
-    learner = Learner(cfg, env.layout, env.state_dim, env.pos_dim, cfg.scenario)
-    actor = learner.actor.eval()
+    actor = make_algorithm(cfg, info).actor.eval()
     inputs = CommInputs(out.positions, out.alive)
     for _ in range(3):
         actor(out.obs, None, inputs)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        actor(out.obs, None, inputs)
+        _, _, aux = actor(out.obs, None, inputs)
         times.append(time.perf_counter() - t)
-    edges = actor.comm.last_edges.num_edges
+    edges = aux.edges.num_edges
     return {"n_agents": n_agents, "graph": graph, "edges": edges, "ms": 1e3 * statistics.median(times)}
 
 
@@ -67,7 +67,8 @@ def main(argv=None) -> int:
             for g in ("knn", "complete") for n in map(int, args.agents.split(","))]
     lines = [f"Actor forward per env step, E={args.envs}, {args.layer} x {args.rounds} rounds (median of "
              f"{args.repeats}; one thread)", "",
-             "| graph | N | edges (all envs) | forward ms | µs per edge | ms per agent |", "|---|---:|---:|---:|---:|---:|"]
+             "| graph | N | edges (all envs) | forward ms | µs per edge | ms per agent |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         per_edge = 1e3 * r["ms"] / r["edges"] if r["edges"] else float("nan")
         lines.append(f"| {r['graph']} | {r['n_agents']} | {r['edges']:,} | {r['ms']:.2f} | {per_edge:.2f} | "

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rows, RESULTS / f"learning{suffix}.png")
-    result = {"scenario": "mpe/simple_spread", "backend": args.backend, "options": args.extra, "n_agents": 3, "max_cycles": 25, "total_steps": args.total_steps,
+    result = {"scenario": "mpe/simple_spread", "backend": args.backend, "options": args.extra, "n_agents": 3,
+              "max_cycles": 25, "total_steps": args.total_steps,
               "eval_episodes": args.eval_episodes, "parallel": args.parallel, "out": str(out), "runs": rows,
               "per_algo": summary, "target": {"min_score": MIN_SCORE, "goal_score": GOAL_SCORE,
                                               "max_minutes": MAX_MINUTES, "verdict": verdict},

@@ -161,33 +161,42 @@ def cost_one(variant: str, n_agents: int, repeats: int) -> dict:
 
     import scenarios
     from envs import VectorEnv
+    from marl.algos import EnvInfo, Progress, make_algorithm
     from marl.config import config_from_args
-    from marl.learner import Learner, Rollout
+    from marl.rollout import Rollout
     from marl.sharing import parameter_counts
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     cfg = config_from_args(["scenario=mpe/simple_spread", f"n_agents={n_agents}", *COST_VARIANTS[variant]])
     env = VectorEnv(scenarios.make(cfg.scenario, **cfg.scenario_args), 1, seed=0)
-    layout, state_dim = env.layout, env.state_dim
+    info = EnvInfo.from_env(env, cfg.scenario)
+    layout = info.layout
     env.close()
-    learner = Learner(cfg, layout, state_dim)
+    algo = make_algorithm(cfg, info)
     T, E, N = cfg.algo.rollout_len, cfg.num_envs, n_agents
-    ro = Rollout.empty(T, E, layout, state_dim, "cpu")
-    ro.obs.normal_()
-    ro.state.normal_()
-    ro.alive.fill_(True)
-    ro.actions.random_(0, layout.n_actions)
-    ro.logp.fill_(-1.6)
-    ro.rewards.normal_()
+    ro = Rollout(T, E)
+    per_agent = lambda dtype=torch.float32: torch.zeros(T, E, N, dtype=dtype)  # noqa: E731
+    ro.data.update(obs=torch.randn(T, E, N, layout.obs_dim), state=torch.randn(T, E, info.state_dim),
+                   alive=per_agent(torch.bool).fill_(True), starts=torch.zeros(T, E, dtype=torch.bool),
+                   logp=per_agent().fill_(-1.6), values=per_agent(), rewards=torch.randn(T, E, N),
+                   bootstrap=per_agent(), terminated=per_agent(torch.bool), truncated=per_agent(torch.bool))
+    if layout.discrete:
+        ro.data["actions"] = torch.randint(0, layout.n_actions, (T, E, N))
+    else:
+        ro.data["actions"] = torch.randn(T, E, N, layout.action_dim)
     ro.truncated[-1] = True
+    ro.final["last_values"] = torch.zeros(E, N)
+    ro.carry0 = algo.actor.initial_carry((E, N))
+    progress = Progress(0, cfg.total_steps, previous=0)  # no mask reset: that is not part of an update's cost
     timings = []
     for _ in range(repeats + 1):  # the first update warms up allocators and is not counted
         t0 = time.perf_counter()
-        learner.update(ro, torch.zeros(E, N))
+        algo.update(ro, progress)
+        algo.after_iteration(progress)  # the mask statistics, which the old update computed itself
         timings.append(time.perf_counter() - t0)
-    counts = parameter_counts(learner.actor)
-    critic = parameter_counts(learner.critic)
+    counts = parameter_counts(algo.actor)
+    critic = parameter_counts(algo.critic)
     stored = sum(counts.values()) + sum(critic.values())
     return {"variant": variant, "n_agents": N, "update_s": statistics.median(timings[1:]),
             "actor_weights": counts["weights"], "actor_thresholds": counts["thresholds"],
@@ -210,12 +219,14 @@ def cost(args) -> None:
              "One MAPPO update (10 epochs, 16 envs x 50 steps, hidden 64) on simple_spread-shaped random data, "
              f"median of {args.repeats}, one thread; each row in a fresh process (peak RSS includes torch itself). "
              "Model state = parameters + gradients + Adam moments of actor and critic.", "",
-             "| N | sharing | update (ms) | x full | actor weights | actor thresholds | model state (MB) | peak RSS (MB) |",
+             "| N | sharing | update (ms) | x full | actor weights | actor thresholds "
+             "| model state (MB) | peak RSS (MB) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         full = next(r for r in rows if r["n_agents"] == row["n_agents"] and r["variant"] == "full")
         lines.append(f"| {row['n_agents']} | {row['variant']} | {row['update_s'] * 1000:.0f} | "
-                     f"{row['update_s'] / full['update_s']:.2f} | {row['actor_weights']:,} | {row['actor_thresholds']:,} | "
+                     f"{row['update_s'] / full['update_s']:.2f} | {row['actor_weights']:,} | "
+                     f"{row['actor_thresholds']:,} | "
                      f"{row['state_mb']:.1f} | {row['peak_rss_mb']:.0f} |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sharing_cost.md").write_text("\n".join(lines) + "\n")

@@ -3,7 +3,7 @@ and rollout tensors never keep autograd graphs; (2) a training subprocess SIGKIL
 again and again always resumes, finishes, and ends bit-identical to an uninterrupted run.
 
 (1) runs ``marl.trainer.train`` in this process (mpe/simple_spread, 2 envs x 10 steps per update,
-    a checkpoint every 50 updates) with ``Learner.update`` wrapped to sample RSS (``/proc/self/statm``)
+    a checkpoint every 50 updates) with ``PPO.update`` wrapped to sample RSS (``/proc/self/statm``)
     after every update and to check that no rollout tensor requires grad or has a ``grad_fn``. The
     slope is a least-squares fit of RSS against update index after the first ``--warmup`` fraction.
 (2) runs ``python -m marl.cli train ... resume=true`` in a loop, SIGKILLing each attempt after a random
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -38,8 +39,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from marl import checkpoint as ckpt  # noqa: E402
+from marl.algos.ppo import PPO  # noqa: E402
 from marl.config import config_from_args  # noqa: E402
-from marl.learner import Learner  # noqa: E402
 from marl.trainer import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -60,25 +61,25 @@ def rss_mb() -> float:
 def memory_soak(updates: int, warmup: float, workdir: Path) -> dict:
     samples: list[float] = []
     graphs_kept = 0
-    original = Learner.update
+    original = PPO.update
 
-    def update(self, ro, last_values):
+    def update(self, ro, progress):
         nonlocal graphs_kept
-        tensors = [v for v in vars(ro).values() if torch.is_tensor(v)] + [last_values]
+        tensors = [v for d in (ro.data, ro.replay, ro.carry, ro.carry0, ro.final) for v in d.values()]
         graphs_kept += sum(bool(t.requires_grad or t.grad_fn is not None) for t in tensors)
-        out = original(self, ro, last_values)
+        out = original(self, ro, progress)
         samples.append(rss_mb())
         return out
 
     steps = 20 * updates
     cfg = config_from_args([*SMALL, f"total_steps={steps}", "checkpoint_every=1000", f"out={workdir / 'memory'}"])
-    Learner.update = update
+    PPO.update = update
     try:
         t0 = time.perf_counter()
         train(cfg)
         wall = time.perf_counter() - t0
     finally:
-        Learner.update = original
+        PPO.update = original
     x = np.arange(len(samples))
     start = int(len(samples) * warmup)
     slope, _ = np.polyfit(x[start:], np.asarray(samples[start:]), 1)
@@ -118,6 +119,8 @@ def _same(a, b) -> bool:
         return a.dtype == b.dtype and torch.equal(a, b)
     if isinstance(a, np.ndarray):
         return np.array_equal(a, b)
+    if dataclasses.is_dataclass(a):  # the checkpoint's env layout (its fields hold arrays)
+        return type(a) is type(b) and _same(vars(a), vars(b))
     return a == b
 
 
@@ -142,7 +145,8 @@ def kill_soak(kills: int, updates: int, seed: int, workdir: Path) -> dict:
     while True:
         attempts += 1
         slow_write = done_kills < kills and done_kills % 3 == 1  # every third kill lands inside a checkpoint write
-        proc = _cli(["train", *args, f"out={run}", "resume=true"], env={ckpt.SLOW_WRITE_ENV: "0.3"} if slow_write else None)
+        proc = _cli(["train", *args, f"out={run}", "resume=true"],
+                    env={ckpt.SLOW_WRITE_ENV: "0.3"} if slow_write else None)
         t0 = time.perf_counter()
         if done_kills < kills:
             # a random moment (some before training starts); or, for a slow write, inside the write
@@ -197,23 +201,27 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="marl-soak-") as tmp:
         memory = memory_soak(args.updates, args.warmup, Path(tmp))
-        print(f"\nmemory: {memory['updates']} updates in {memory['wall_s']:.0f} s; RSS {memory['rss_mb_after_first_update']:.1f}"
+        print(f"\nmemory: {memory['updates']} updates in {memory['wall_s']:.0f} s; "
+              f"RSS {memory['rss_mb_after_first_update']:.1f}"
               f" MB after the first update, {memory['rss_mb_at_warmup_end']:.1f} MB after warm-up, "
               f"{memory['rss_mb_final']:.1f} MB at the end; slope after warm-up "
               f"{memory['slope_kb_per_update_after_warmup']:+.3f} KB/update; rollout tensors with an autograd "
               f"graph: {memory['rollout_tensors_with_autograd_graph']}")
         kills = kill_soak(args.kills, args.kill_updates, args.seed, Path(tmp))
     print(f"kills: {kills['kills']} SIGKILLs ({kills['kills_during_checkpoint_write']} inside a checkpoint write, "
-          f"{kills['kills_before_the_first_row']} before the first row), {kills['resumes']} resumes; rows 1..{kills['updates']}"
+          f"{kills['kills_before_the_first_row']} before the first row), {kills['resumes']} resumes; "
+          f"rows 1..{kills['updates']}"
           f" each once: {kills['rows_ok']}; metrics identical to the uninterrupted run: "
           f"{kills['metrics_identical_to_uninterrupted']}; final checkpoint identical: "
           f"{kills['final_checkpoint_identical_to_uninterrupted']}; time lost {kills['time_lost_s']:.1f} s "
-          f"({kills['all_attempts_wall_s']:.1f} s over all attempts vs {kills['uninterrupted_wall_s']:.1f} s uninterrupted)")
+          f"({kills['all_attempts_wall_s']:.1f} s over all attempts vs "
+          f"{kills['uninterrupted_wall_s']:.1f} s uninterrupted)")
     RESULTS.mkdir(exist_ok=True)
     result = {"config": SMALL, "memory": memory, "kills": kills, "torch": torch.__version__}
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     ok = (kills["rows_ok"] and kills["metrics_identical_to_uninterrupted"]
-          and kills["final_checkpoint_identical_to_uninterrupted"] and memory["rollout_tensors_with_autograd_graph"] == 0)
+          and kills["final_checkpoint_identical_to_uninterrupted"]
+          and memory["rollout_tensors_with_autograd_graph"] == 0)
     return 0 if ok else 1
 
 

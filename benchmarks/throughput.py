@@ -3,7 +3,7 @@ full MAPPO training, for several numbers of envs E. One env step = one step of o
 
 (a) raw: E plain mpe2 ParallelEnvs stepped in a Python loop with pre-generated random actions,
     reset when ``env.agents`` is empty - the physical limit of a single process;
-(b) collect: ``VectorEnv`` + actor and critic inference, ``marl.trainer.Collector.collect()`` repeatedly;
+(b) collect: ``VectorEnv`` + actor and critic inference, ``marl.collector.Collector.collect()`` repeatedly;
 (c) train: ``marl.trainer.train`` (MAPPO, default hyper-parameters); the median of the ``steps_per_s``
     column of ``metrics.csv`` (collect + update per iteration), the first iteration left out; and the
     same with communication (``comm.graph=complete comm.layer=gat``). Targets: training >= 60% of (a),
@@ -53,9 +53,10 @@ if str(ROOT) not in sys.path:
 import scenarios  # noqa: E402
 from envs import VectorEnv  # noqa: E402
 from marl import runtime  # noqa: E402
+from marl.algos import EnvInfo, make_algorithm  # noqa: E402
+from marl.collector import Collector  # noqa: E402
 from marl.config import build_config  # noqa: E402
-from marl.learner import Learner  # noqa: E402
-from marl.trainer import Collector, train  # noqa: E402
+from marl.trainer import train  # noqa: E402
 
 SCENARIO = "mpe/simple_spread"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -96,8 +97,8 @@ def collect_rate(num_envs: int, seconds: float, seed: int = 0) -> float:
     cfg = build_config({"scenario": SCENARIO, "num_envs": num_envs, "seed": seed})
     torch.manual_seed(seed)
     env = VectorEnv(scenarios.make(SCENARIO), num_envs, seed=seed)
-    learner = Learner(cfg, env.layout, env.state_dim)
-    collector = Collector(env, learner, cfg.algo.rollout_len, torch.device("cpu"))
+    algo = make_algorithm(cfg, EnvInfo.from_env(env, SCENARIO))
+    collector = Collector(env, algo, cfg.algo.rollout_len, torch.device("cpu"))
     try:
         collector.collect()  # warm-up
         steps, start = 0, time.perf_counter()
@@ -115,8 +116,8 @@ def train_rate(num_envs: int, iterations: int, seed: int = 0, backend: str = "pe
     ``detail``, also the median seconds per iteration spent collecting and updating."""
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         cfg = build_config({
-            "scenario": SCENARIO, "algo": "mappo", "seed": seed, "num_envs": num_envs, "threads": 1,
-            "total_steps": num_envs * 50 * iterations, "algo": {"rollout_len": 50}, "progress": False,
+            "scenario": SCENARIO, "algo": {"rollout_len": 50}, "seed": seed, "num_envs": num_envs, "threads": 1,
+            "total_steps": num_envs * 50 * iterations, "progress": False,
             "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1, "backend": backend,
             "device": device, **(extra or {}),
         })
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for e, r in results.items():
         lines.append(f"| {e} | {r['raw_steps_per_s']:,.0f} | {r['collect_steps_per_s']:,.0f} | "
-                     f"{r['train_steps_per_s']:,.0f} | {r['train_gat_steps_per_s']:,.0f} | {r['collect_over_raw']:.2f} | "
+                     f"{r['train_steps_per_s']:,.0f} | {r['train_gat_steps_per_s']:,.0f} | "
+                     f"{r['collect_over_raw']:.2f} | "
                      f"{r['train_over_raw']:.2f} | {r['train_gat_over_raw']:.2f} |")
     lines.append("")
     if TARGET_E in results:
@@ -293,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append(f"peak resident memory of this process over every measurement above: {peak_mb:,.0f} MB "
-                 f"(target for one training run < {TARGET_RSS_MB:,} MB: {'PASS' if peak_mb < TARGET_RSS_MB else 'FAIL'})")
+                 f"(target for one training run < {TARGET_RSS_MB:,} MB: "
+                 f"{'PASS' if peak_mb < TARGET_RSS_MB else 'FAIL'})")
     if args.skip_pettingzoo:  # keep the previous PettingZoo table
         previous = (RESULTS / "throughput.md").read_text() if (RESULTS / "throughput.md").is_file() else ""
         lines = previous.split("\n## Batched simulator")[0].rstrip("\n").split("\n") if previous else []
     lines += [""] + batched_lines if batched_lines else []
-    lines.append(f"torch threads 1 unless a table says, {os.cpu_count()} CPUs, 1-min load average {load_before:.1f} before / "
+    lines.append(f"torch threads 1 unless a table says, {os.cpu_count()} CPUs, "
+                 f"1-min load average {load_before:.1f} before / "
                  f"{load_after:.1f} after, {wall:.0f} s in all (other processes share the machine: medians)")
     text = "\n".join(lines)
     print(text)

@@ -100,10 +100,9 @@ def main() -> None:
     me = next(r for r in rows if r["player"] == agent)
     rank = [r["player"] for r in rows].index(agent) + 1
     result = {
-        "population": POPULATION.split(","), "agent": agent, "train_steps": args.steps, "train_s": train_s,
-        "throws": args.throws, "episodes": args.episodes, "workers": args.workers, "timings": timings,
-        "identical_payoffs_ray_vs_local": same, "agent_elo_rank": rank, "agent": {k: me[k] for k in me},
-        "ratings": rows,
+        "population": POPULATION.split(","), "agent": {k: me[k] for k in me}, "train_steps": args.steps,
+        "train_s": train_s, "throws": args.throws, "episodes": args.episodes, "workers": args.workers,
+        "timings": timings, "identical_payoffs_ray_vs_local": same, "agent_elo_rank": rank, "ratings": rows,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tournament.json").write_text(json.dumps(result, indent=2, default=float))

@@ -90,6 +90,7 @@ Errors are ``CommError`` (a ``ValueError``), one line each.
 """
 
 from comm._util import CommError, unknown_name_message
+from comm.builtin import FixedGraph
 from comm.graphs import (
     GRAPHS,
     Edges,
@@ -103,7 +104,6 @@ from comm.graphs import (
     register_graph,
     validate_edges,
 )
-from comm.builtin import FixedGraph
 from comm.layers import LAYERS, MessagePassingBlock, layer_names, make_layer, register_layer
 from comm.learned import Gate, LearnedGraph, straight_through
 

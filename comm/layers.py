@@ -145,7 +145,8 @@ def _graphconv(i: int, o: int, e: int, h: int) -> MessagePassing:
     return MessageGraphConv(i, o)
 
 
-def make_layer(name_or_class: LayerSpec, in_dim: int, out_dim: int, edge_dim: int = 0, heads: int = 4) -> MessagePassing:
+def make_layer(name_or_class: LayerSpec, in_dim: int, out_dim: int, edge_dim: int = 0,
+               heads: int = 4) -> MessagePassing:
     """A conv by name (``layer_names()``), a ``MessagePassing`` subclass, or a ``"module:Class"`` string.
     Attention heads are concatenated (``out_dim`` must be a multiple of ``heads``); edge features of
     size ``edge_dim`` go to layers that accept them and are left out otherwise."""

@@ -131,7 +131,8 @@ class Gate(nn.Module):
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.fill_(math.log(init_open / (1.0 - init_open)))
 
-    def forward(self, obs: Tensor, sample: bool | None = None, decisions: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, obs: Tensor, sample: bool | None = None,
+                decisions: Tensor | None = None) -> tuple[Tensor, Tensor]:
         p = torch.sigmoid(self.net(obs).squeeze(-1))  # [E, N]
         if decisions is not None:
             hard = decisions.to(p.dtype)

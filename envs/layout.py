@@ -7,6 +7,7 @@ or continuous (common length with per-agent bounds). Mixing the two cannot be pa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ def encode_obs(space: spaces.Space, obs) -> np.ndarray:
     return arr.reshape(-1).astype(np.float32, copy=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layout:
     agents: tuple[str, ...]
     obs_dim: int  # padded flat observation length, agent-id one-hot included
@@ -57,6 +58,22 @@ class Layout:
     @property
     def n_agents(self) -> int:
         return len(self.agents)
+
+    def __eq__(self, other) -> bool:
+        """Field by field, arrays by value (the generated ``==`` would compare arrays elementwise)."""
+        if not isinstance(other, Layout):
+            return NotImplemented
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                        and np.array_equal(a, b)):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = object.__hash__
 
     @staticmethod
     def from_spaces(agents, obs_spaces: dict, act_spaces: dict, agent_id: bool | None = None) -> "Layout":

@@ -172,7 +172,8 @@ class NavigationEnv(ParallelEnv):
         if sensing_radius < 0 or max_speed <= 0 or dt <= 0 or mass <= 0:
             raise ValueError("sensing_radius must be >= 0; max_speed, dt and mass must be > 0")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None (got {render_mode!r})")
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None "
+                             f"(got {render_mode!r})")
         self.n = int(n_agents)
         self.n_obstacles = int(n_obstacles)
         self.sensing_radius = float(sensing_radius)
@@ -344,7 +345,8 @@ class NavigationEnv(ParallelEnv):
         agent_slots = _nearest_slots(rel, np.where(dist <= r, dist, np.inf), k)
         obstacle_slots = _nearest_slots(rel_o, np.where(dist_o <= r, dist_o, np.inf), k)
         obs = np.concatenate(
-            [self.vel, self.pos, self.goals - self.pos, agent_slots.reshape(self.n, -1), obstacle_slots.reshape(self.n, -1)],
+            [self.vel, self.pos, self.goals - self.pos, agent_slots.reshape(self.n, -1),
+             obstacle_slots.reshape(self.n, -1)],
             axis=1,
         )
         return obs.astype(np.float32)
@@ -383,7 +385,8 @@ class NavigationEnv(ParallelEnv):
         """Place agents (and optionally velocities, goals, obstacles) by hand; starts an episode
         at t=0 in that state and returns the observations. Arrays are [N, 2] (obstacles [M, 2])."""
         self.pos = np.array(agent_pos, dtype=np.float64).reshape(self.n, 2)
-        self.vel = np.zeros((self.n, 2)) if agent_vel is None else np.array(agent_vel, dtype=np.float64).reshape(self.n, 2)
+        self.vel = (np.zeros((self.n, 2)) if agent_vel is None
+                    else np.array(agent_vel, dtype=np.float64).reshape(self.n, 2))
         if goal_pos is not None:
             self.goals = np.array(goal_pos, dtype=np.float64).reshape(self.n, 2)
         if obstacle_pos is not None:
@@ -423,7 +426,8 @@ class NavigationEnv(ParallelEnv):
             pygame.draw.circle(halo, (*c, 22), (int(round(x)), int(round(y))), sense_px)
         surf.blit(halo, (0, 0))
         for (x, y) in self.to_pixels(self.obstacles):
-            pygame.draw.circle(surf, (90, 90, 90), (int(round(x)), int(round(y))), max(1, int(round(self.obstacle_radius * scale))))
+            pygame.draw.circle(surf, (90, 90, 90), (int(round(x)), int(round(y))),
+                               max(1, int(round(self.obstacle_radius * scale))))
         goal_px = max(2, int(round(self.goal_radius * scale)))
         for (x, y), c in zip(goals_px, colours):
             pygame.draw.circle(surf, c, (int(round(x)), int(round(y))), goal_px, width=2)

@@ -223,4 +223,5 @@ def load_state(module_or_optimizer, state: dict, what: str, path: Path) -> None:
     except (RuntimeError, ValueError, KeyError) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         detail = " ".join(lines[:3])
-        raise CheckpointError(f"checkpoint {str(path)!r}: the {what} state does not fit this config: {detail}") from None
+        raise CheckpointError(f"checkpoint {str(path)!r}: the {what} state does not fit this config: "
+                              f"{detail}") from None

@@ -35,7 +35,8 @@ def cmd_scenarios(args) -> None:
         a = sc.agents[0]
         obs = "mixed" if sc.heterogeneous else _space(sc.observation_spaces[a])
         act = "mixed" if len({repr(s) for s in sc.action_spaces.values()}) > 1 else _space(sc.action_spaces[a])
-        roles = ", ".join(f"{r}×{len(m)}" for r, m in sc.teams.items()) if len(sc.teams) <= 3 else f"{len(sc.teams)} seats"
+        roles = (", ".join(f"{r}×{len(m)}" for r, m in sc.teams.items()) if len(sc.teams) <= 3
+                 else f"{len(sc.teams)} seats")
         rows.append((name, sc.spec.kind, str(sc.n_agents), roles, obs, act, "yes" if sc.spec.has_positions else "no",
                      str(sc.episode_length or "-"), "yes" if sc.spec.has_batched else "no"))
     _print_table(rows)
@@ -224,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     import scenarios
     from comm import CommError
     from envs import SpaceError
+    from marl.bench import BenchError
     from marl.checkpoint import CheckpointError
     from marl.guards import NonFiniteError
-    from marl.bench import BenchError
     from marl.tournament import USER_ERRORS as TOURNAMENT_ERRORS
     from marl.trainer import RunSetupError
 

@@ -63,7 +63,8 @@ class CriticConfig:
                 "makes them one network; use critic.sharing=masks (or random_masks, none)"
             )
         if self.ensemble > 1 and self.name == "graph":
-            raise ConfigError("critic.ensemble > 1 is not available for the graph critic; use centralized or independent")
+            raise ConfigError("critic.ensemble > 1 is not available for the graph critic; "
+                              "use centralized or independent")
 
 
 @dataclass
@@ -334,7 +335,8 @@ def _build(cls, data: dict, prefix: str = ""):
                 if key in PRIMARY_FIELD:
                     value = {PRIMARY_FIELD[key]: value}
                 else:
-                    raise ConfigError(f"{full} is a section; set its keys, e.g. {full}.{dataclasses.fields(t)[0].name}=...")
+                    raise ConfigError(f"{full} is a section; set its keys, "
+                                      f"e.g. {full}.{dataclasses.fields(t)[0].name}=...")
             if key in DYNAMIC_SECTIONS and not prefix:
                 t = DYNAMIC_SECTIONS[key](value)
             kwargs[key] = _build(t, value, full + ".")

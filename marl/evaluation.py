@@ -51,7 +51,8 @@ class EvalResult:
         return float(self.returns.std())
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std, f"{prefix}episodes": len(self.returns)}
+        return {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std,
+                f"{prefix}episodes": len(self.returns)}
 
 
 def evaluate(scenario, actor=None, *args, **kwargs) -> "EvalResult":

@@ -116,7 +116,8 @@ class WandbLog:
                 pass
 
 
-def plot_learning_curve(metrics_csv: Path, out_png: Path, title: str, references: dict[str, float] | None = None) -> Path:
+def plot_learning_curve(metrics_csv: Path, out_png: Path, title: str,
+                        references: dict[str, float] | None = None) -> Path:
     """Training return (and greedy-eval return where logged) against env steps."""
     import matplotlib
 

@@ -8,8 +8,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.distributions import Normal
+from torch.nn import functional as F
 
 import comm
 from envs.layout import Layout
@@ -131,7 +131,8 @@ class Actor(nn.Module):
         out = layout.n_actions if layout.discrete else layout.action_dim
         self.head = head(hidden, out, 0.01, sharing)
         if layout.discrete:
-            self.register_buffer("invalid", torch.as_tensor(~layout.action_mask), persistent=False)  # [N, A]: from the layout
+            # [N, A], derived from the layout (not saved: another layout rebuilds it)
+            self.register_buffer("invalid", torch.as_tensor(~layout.action_mask), persistent=False)
         else:
             self.log_std = nn.Parameter(torch.full((layout.action_dim,), -0.5))
             dims = torch.as_tensor(layout.action_high != layout.action_low)  # padded dims are 0..0

@@ -24,7 +24,8 @@ def draw_edges(frame: np.ndarray, pixels: np.ndarray, edge_index: torch.Tensor, 
         pts = np.rint(a + t * (b - a)).astype(int)
         head = pts[int(0.85 * len(pts)):]  # thicker towards the receiver: the direction of the message
         for (x, y), thick in [(p, 2) for p in pts] + [(p, 4) for p in head]:
-            y0, y1, x0, x1 = max(y - thick // 2, 0), min(y + thick // 2 + 1, h), max(x - thick // 2, 0), min(x + thick // 2 + 1, w)
+            y0, y1, x0, x1 = (max(y - thick // 2, 0), min(y + thick // 2 + 1, h),
+                              max(x - thick // 2, 0), min(x + thick // 2 + 1, w))
             out[y0:y1, x0:x1] = 0.35 * out[y0:y1, x0:x1] + 0.65 * EDGE_COLOR
     return out.astype(np.uint8)
 
@@ -42,7 +43,8 @@ def plot_adjacency(probs: torch.Tensor, chosen: torch.Tensor, path: Path, title:
     fig, ax = plt.subplots(figsize=(3 + 0.3 * n, 2.6 + 0.3 * n), dpi=110)
     im = ax.imshow(p, cmap="viridis", vmin=0.0)
     ys, xs = np.nonzero(chosen.cpu().numpy())
-    ax.scatter(xs, ys, marker="o", s=30, facecolors="none", edgecolors="red", linewidths=1.5, label="kept at evaluation")
+    ax.scatter(xs, ys, marker="o", s=30, facecolors="none", edgecolors="red", linewidths=1.5,
+               label="kept at evaluation")
     ax.set_xlabel("sender")
     ax.set_ylabel("receiver")
     ax.set_xticks(range(n))

@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         current = OUTPUT.read_text() if OUTPUT.is_file() else None
         if current != text:
             state = "is missing" if current is None else "is out of date"
-            print(f"{_shown(OUTPUT)} {state}; run `make docs` (python -m marl.reference) to regenerate it", file=sys.stderr)
+            print(f"{_shown(OUTPUT)} {state}; run `make docs` (python -m marl.reference) to regenerate it",
+                  file=sys.stderr)
             return 1
         return 0
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

@@ -64,9 +64,11 @@ _BATCHED = {
 
 _MPE = [
     # name, module, kind, description, reward, extra overrides, renames
-    ("simple", "simple_v3", "cooperative", "one agent reaches one landmark", "negative squared distance to the landmark", {}, {}),
+    ("simple", "simple_v3", "cooperative", "one agent reaches one landmark",
+     "negative squared distance to the landmark", {}, {}),
     ("simple_spread", "simple_spread_v3", "cooperative", "N agents cover N landmarks without colliding",
-     "per agent: local_ratio * (-collisions) + (1 - local_ratio) * (-sum over landmarks of the closest agent's distance)",
+     "per agent: local_ratio * (-collisions) + (1 - local_ratio) * "
+     "(-sum over landmarks of the closest agent's distance)",
      {"n_agents": 3, "local_ratio": 0.5}, {"n_agents": "N"}),
     ("simple_reference", "simple_reference_v3", "cooperative",
      "2 agents each guide the other to a goal landmark only the speaker knows (needs communication)",
@@ -249,7 +251,8 @@ register(
         reward="agent i gets (i + 1) * reward_scale every step it acts",
         overrides={"n_agents": 2, "max_cycles": 5, "terminate_at": None, "leave_at": None, "reward_scale": 1.0,
                    "n_actions": 3},
-        positions=lambda env: np.stack([np.arange(len(env.possible_agents)), np.full(len(env.possible_agents), env.t)], 1),
+        positions=lambda env: np.stack(
+            [np.arange(len(env.possible_agents)), np.full(len(env.possible_agents), env.t)], 1),
     ),
 )
 

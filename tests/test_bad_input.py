@@ -31,9 +31,11 @@ def one_line_error(capsys, args, tmp_path) -> str:
     [
         (["scenario=mpe/simple_sprad"],
          r"^unknown scenario 'mpe/simple_sprad'\. Did you mean 'mpe/simple_spread'.*\? Valid: butterfly/"),
-        (["algo=mapo"], r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, ippo, mappo "
-                           r"\(register your own with @register_algorithm in a plugins= file\)$"),
-        (["comm.graph=knnn"], r"^unknown comm\.graph 'knnn'\. Did you mean 'knn'.*\? Valid: complete, erdos_renyi, knn"),
+        (["algo=mapo"],
+         r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, ippo, mappo "
+         r"\(register your own with @register_algorithm in a plugins= file\)$"),
+        (["comm.graph=knnn"],
+         r"^unknown comm\.graph 'knnn'\. Did you mean 'knn'.*\? Valid: complete, erdos_renyi, knn"),
         (["comm.graph=ring", "comm.layer=gatt"], r"^unknown comm\.layer 'gatt'\. Did you mean 'gat'.*\? Valid: gat, "),
         (["critic=grph"], r"^critic\.name='grph' is not valid\. Did you mean 'graph'\? Valid: auto, centralized"),
         (["ttal_steps=100"], r"^unknown config key 'ttal_steps'\. Did you mean 'total_steps'\? Valid keys: scenario, "),

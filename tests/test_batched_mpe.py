@@ -63,10 +63,12 @@ def test_copied_mpe2_state_steps_like_mpe2(name, overrides):
         for k, env in enumerate(mpe_envs):
             for i, agent in enumerate(sc.agents):
                 width = sim.obs_lengths[i]
-                np.testing.assert_allclose(ours[k, i, :width], mpe_obs[k][agent], atol=TOL, err_msg=f"obs {agent} env {k} step {step}")
+                np.testing.assert_allclose(ours[k, i, :width], mpe_obs[k][agent], atol=TOL,
+                                           err_msg=f"obs {agent} env {k} step {step}")
                 assert not ours[k, i, width:].any()  # padding stays zero
                 if mpe_rewards is not None:
-                    assert abs(batched_rewards[k, i] - mpe_rewards[k][agent]) <= TOL, f"reward {agent} env {k} step {step}"
+                    assert abs(batched_rewards[k, i] - mpe_rewards[k][agent]) <= TOL, (
+                        f"reward {agent} env {k} step {step}")
             np.testing.assert_allclose(state[k], env.state(), atol=TOL, err_msg=f"state env {k} step {step}")
 
     check(0, obs)
@@ -96,7 +98,8 @@ def _assert_outputs_equal(a, b, where: str) -> None:
         if x is None or y is None:
             assert x is None and y is None, f"{f.name} present on one backend only ({where})"
             continue
-        assert x.shape == y.shape and x.dtype == y.dtype, f"{f.name}: {x.shape}/{x.dtype} vs {y.shape}/{y.dtype} ({where})"
+        assert x.shape == y.shape and x.dtype == y.dtype, (
+            f"{f.name}: {x.shape}/{x.dtype} vs {y.shape}/{y.dtype} ({where})")
         if x.dtype == torch.bool or not x.is_floating_point():
             assert torch.equal(x, y), f"{f.name} differs ({where})"
         else:

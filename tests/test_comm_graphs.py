@@ -17,7 +17,6 @@ from comm import (
     Gate,
     Graph,
     GraphContext,
-    LearnedGraph,
     MessagePassingBlock,
     graph_names,
     load_plugin,
@@ -245,7 +244,8 @@ def test_edge_features_on_a_non_position_graph():
 def test_unknown_graph_and_option_errors():
     with pytest.raises(CommError, match=r"unknown graph 'knnn'\. Did you mean 'knn'.*Valid: complete, "):
         make_graph("knnn")
-    with pytest.raises(CommError, match=r"graph 'knn' has no option 'kk'\. Did you mean 'k'\? Valid options: k \(default 4\)"):
+    with pytest.raises(CommError,
+                       match=r"graph 'knn' has no option 'kk'\. Did you mean 'k'\? Valid options: k \(default 4\)"):
         make_graph("knn", kk=3)
     with pytest.raises(CommError, match="Valid options: none"):
         make_graph("ring", radius=1.0)
@@ -403,7 +403,8 @@ def test_edges_from_adjacency_round_trip_and_weights():
 # ---- learned graph ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("N, sparsity, k", [(1, 0.4, 0), (2, 0.4, 1), (3, 0.4, 2), (5, 0.4, 2), (10, 0.3, 3), (10, 1.0, 9)])
+@pytest.mark.parametrize("N, sparsity, k",
+                         [(1, 0.4, 0), (2, 0.4, 1), (3, 0.4, 2), (5, 0.4, 2), (10, 0.3, 3), (10, 1.0, 9)])
 def test_learned_graph_keeps_exactly_k_incoming_edges(N, sparsity, k):
     torch.manual_seed(0)
     graph = make_graph("learned", n_agents=N, sparsity=sparsity)

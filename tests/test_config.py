@@ -315,7 +315,8 @@ def test_algorithm_and_critic_contradictions_are_rejected():
     with pytest.raises(ConfigError, match=r"^algo=mappo trains a centralized or graph critic, not "
                                           r"critic=independent; for an independent critic use algo=ippo$"):
         config_from_args(["algo=mappo", "critic=independent"])
-    with pytest.raises(ConfigError, match=r"^algo=ippo trains an independent critic, not critic=centralized; for a centralized critic use algo=mappo or algo=happo$"):
+    with pytest.raises(ConfigError, match=r"^algo=ippo trains an independent critic, not critic=centralized; "
+                                          r"for a centralized critic use algo=mappo or algo=happo$"):
         config_from_args(["algo=ippo", "critic=centralized"])
 
 

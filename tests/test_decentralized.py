@@ -11,16 +11,16 @@ from gymnasium import spaces
 from envs import Layout
 from marl.nets import Actor, CentralizedCritic, IndependentCritic, make_critic
 
-N, O = 4, 7
+N, OBS = 4, 7
 
 
 def _layout(kind: str) -> Layout:
     agents = [f"a_{i}" for i in range(N)]
     if kind == "discrete":  # heterogeneous: padded actions with a mask, agent-id one-hot
-        obs = {a: spaces.Box(-1, 1, (O - i % 2,)) for i, a in enumerate(agents)}
+        obs = {a: spaces.Box(-1, 1, (OBS - i % 2,)) for i, a in enumerate(agents)}
         act = {a: spaces.Discrete(5 - i % 2) for i, a in enumerate(agents)}
     else:
-        obs = {a: spaces.Box(-1, 1, (O,)) for a in agents}
+        obs = {a: spaces.Box(-1, 1, (OBS,)) for a in agents}
         act = {a: spaces.Box(-1, 1, (3 - i % 2,)) for i, a in enumerate(agents)}
     return Layout.from_spaces(agents, obs, act)
 
@@ -123,7 +123,7 @@ def test_centralized_critic_reads_global_state(layer_norm):
     S = 9
     critic = CentralizedCritic(S, N, hidden=16, layers=2, layer_norm=layer_norm)
     g = torch.Generator().manual_seed(5)
-    obs = torch.randn(6, N, O, generator=g)
+    obs = torch.randn(6, N, OBS, generator=g)
     state = torch.randn(6, S, generator=g)
     with torch.no_grad():
         v = critic(obs, state)
@@ -134,7 +134,7 @@ def test_centralized_critic_reads_global_state(layer_norm):
         v2 = critic(obs, state2)
         assert (v2 != v).all()
         # observations are not an input: values only depend on the state (and the agent id)
-        assert torch.equal(critic(torch.randn(6, N, O, generator=g), state), v)
+        assert torch.equal(critic(torch.randn(6, N, OBS, generator=g), state), v)
         # agents get different values from the same state (agent-id input)
         assert (v[:, 0] != v[:, 1]).all()
         # env e's values depend on env e's state only
@@ -147,16 +147,16 @@ def test_centralized_critic_reads_global_state(layer_norm):
 @pytest.mark.parametrize("layer_norm", [False, True])
 def test_independent_critic_ignores_other_agents_and_state(layer_norm):
     torch.manual_seed(0)
-    critic = IndependentCritic(O, hidden=16, layers=2, layer_norm=layer_norm)
+    critic = IndependentCritic(OBS, hidden=16, layers=2, layer_norm=layer_norm)
     g = torch.Generator().manual_seed(6)
-    obs = torch.randn(6, N, O, generator=g)
+    obs = torch.randn(6, N, OBS, generator=g)
     state = torch.randn(6, 11, generator=g)
     with torch.no_grad():
         v = critic(obs, state)
         assert torch.equal(critic(obs, torch.randn(6, 11, generator=g)), v)
         for j in range(N):
             changed = obs.clone()
-            changed[:, j] = torch.randn(6, O, generator=g)
+            changed[:, j] = torch.randn(6, OBS, generator=g)
             vj = critic(changed, state)
             for i in range(N):
                 if i == j:
@@ -174,8 +174,8 @@ def test_make_critic_kinds():
 
 
 def test_learner_picks_critic_from_algo():
-    from marl.config import build_config
     from marl.algos import EnvInfo, make_algorithm
+    from marl.config import build_config
 
     lay = _layout("discrete")
     assert isinstance(make_algorithm(build_config({"algo": "mappo"}), EnvInfo(lay, 10)).critic, CentralizedCritic)

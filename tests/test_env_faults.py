@@ -41,7 +41,8 @@ def crashing_scenario():
 def test_env_that_raises_names_scenario_env_and_step():
     env = VectorEnv(scenarios.make(NAME), 4, seed=0)
     env.reset()
-    with pytest.raises(EnvStepError, match=r"scenario 'debug/crashing_for_tests': env \d raised ValueError at step 3") as info:
+    with pytest.raises(EnvStepError,
+                       match=r"scenario 'debug/crashing_for_tests': env \d raised ValueError at step 3") as info:
         for _ in range(10):
             env.step(torch.zeros(4, 2, dtype=torch.long))
     assert isinstance(info.value.__cause__, ValueError)  # the original traceback is chained

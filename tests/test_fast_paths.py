@@ -69,7 +69,8 @@ def test_rollout_values_taken_in_one_pass_equal_step_by_step_values():
     for t in range(ro.obs.shape[0]):
         step = learner.value(ro.obs[t], ro.state[t], CommInputs(None, ro.alive[t]))
         assert torch.allclose(ro.values[t], step, atol=1e-5), t
-    assert torch.allclose(last, learner.value(collector.out.obs, collector.out.state, CommInputs(None, collector.out.alive)))
+    assert torch.allclose(last, learner.value(collector.out.obs, collector.out.state,
+                                              CommInputs(None, collector.out.alive)))
 
 
 def test_full_batch_update_draws_no_random_numbers_and_minibatches_do():

@@ -9,8 +9,7 @@ import torch
 from pettingzoo.test import max_cycles_test, parallel_api_test, parallel_seed_test
 
 import scenarios
-from envs import VectorEnv
-from envs import navigation
+from envs import VectorEnv, navigation
 from envs.navigation import NavigationEnv
 
 K = 3

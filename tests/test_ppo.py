@@ -20,7 +20,6 @@ from marl.nets import Actor, IndependentCritic
 from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
 from marl.rollout import Rollout
 
-
 # ---- GAE -------------------------------------------------------------------------------------
 
 

@@ -263,7 +263,7 @@ def test_thresholds_learn_at_their_own_rate_and_anneal_with_the_rest():
     cfg = small_config(lr=1e-3, sharing={"name": "masks", "threshold_lr_scale": 20})
     learner = _algo(cfg, layout(3), 12)
     groups = learner.actor_opt.param_groups
-    thresholds = {id(l.scheme.thresholds) for _, l in sharing.masked_layers(learner.actor)}
+    thresholds = {id(layer.scheme.thresholds) for _, layer in sharing.masked_layers(learner.actor)}
     assert [g["lr"] for g in groups] == [1e-3, 2e-2]
     assert {id(p) for p in groups[1]["params"]} == thresholds
     assert not thresholds & {id(p) for p in groups[0]["params"]}
@@ -360,7 +360,8 @@ def test_a_scheme_from_a_plugin_file_is_accepted_by_name(tmp_path):
 
 
 def test_unknown_sharing_names_suggest_the_closest():
-    with pytest.raises(ConfigError, match=r"sharing='mask' is not a sharing scheme\. Did you mean 'masks'\?.*Valid: full"):
+    with pytest.raises(ConfigError,
+                       match=r"sharing='mask' is not a sharing scheme\. Did you mean 'masks'\?.*Valid: full"):
         build_config({"sharing": "mask"})
     with pytest.raises(ConfigError, match=r"critic\.sharing='nope'.*Valid:"):
         build_config({"critic": {"sharing": "nope"}})
@@ -377,7 +378,8 @@ def test_per_agent_weights_cannot_act_for_another_number_of_agents():
     cfg = small_config(sharing="masks")
     trained = _algo(cfg, layout(3), 12)
     actor_state = {k[len("actor."):]: v for k, v in trained.state_dict().items() if k.startswith("actor.")}
-    with pytest.raises(ValueError, match=r"per-agent weights \(sharing='masks'\) for 3 agents, not 5; only sharing=full"):
+    with pytest.raises(ValueError,
+                       match=r"per-agent weights \(sharing='masks'\) for 3 agents, not 5; only sharing=full"):
         build_policy_actor(cfg, EnvInfo(layout(5), 20), actor_state, Path("x"))
     build_policy_actor(cfg, EnvInfo(layout(3), 12), actor_state, Path("x"))  # the same N loads
 

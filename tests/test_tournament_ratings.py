@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marl.tournament.ratings import (agent_vs_task, alpharank, fit_elo, fit_openskill, nash_averaging,
-                                     population_metrics)
+from marl.tournament.ratings import agent_vs_task, alpharank, fit_elo, fit_openskill, nash_averaging, population_metrics
 from marl.tournament.ratings.alpharank import transition_matrix
 
 RPS = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], dtype=float)

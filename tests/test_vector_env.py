@@ -29,12 +29,12 @@ def spread4():
 
 def test_shapes_on_simple_spread_with_four_agents(spread4):
     env = spread4
-    E, N, O, S = 3, 4, env.obs_dim, env.state_dim
+    E, N, OBS, S = 3, 4, env.obs_dim, env.state_dim
     assert env.n_agents == N
     sc = env.scenario
-    assert O == sc.observation_spaces[sc.agents[0]].shape[0]  # homogeneous: no id one-hot
+    assert OBS == sc.observation_spaces[sc.agents[0]].shape[0]  # homogeneous: no id one-hot
     out = env.reset()
-    assert out.obs.shape == (E, N, O) and out.obs.dtype == torch.float32
+    assert out.obs.shape == (E, N, OBS) and out.obs.dtype == torch.float32
     assert out.state.shape == (E, S)
     assert out.alive.shape == (E, N) and out.alive.dtype == torch.bool and out.alive.all()
     assert out.positions.shape == (E, N, 2)
@@ -43,7 +43,7 @@ def test_shapes_on_simple_spread_with_four_agents(spread4):
     out = env.step(env.random_actions(torch.Generator().manual_seed(0)))
     assert out.reward.shape == (E, N)
     assert out.terminated.shape == out.truncated.shape == (E, N)
-    assert out.final_obs.shape == (E, N, O)
+    assert out.final_obs.shape == (E, N, OBS)
     assert out.final_state.shape == (E, S)
     assert out.done_env.shape == (E,)
     assert out.episode_return.shape == (E, N)

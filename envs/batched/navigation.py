@@ -12,7 +12,7 @@ import torch
 
 from envs.batched.base import BatchedSim
 from envs.batched.mpe import pair_distances, soft_penetration
-from envs.navigation import _SPAWN_MARGIN, _DIRECTIONS, NavigationEnv, _scatter
+from envs.navigation import _DIRECTIONS, _SPAWN_MARGIN, NavigationEnv, _scatter
 
 
 class NavigationSim(BatchedSim):
@@ -103,7 +103,8 @@ class NavigationSim(BatchedSim):
         p = self.params
         dist, at_goal, hits = self._evaluate(self._geometry())
         self._at_goal = at_goal
-        reward = -p.dist_coef * dist + p.goal_reward * at_goal.to(self.dtype) - p.collision_penalty * hits.to(self.dtype)
+        reward = (-p.dist_coef * dist + p.goal_reward * at_goal.to(self.dtype)
+                  - p.collision_penalty * hits.to(self.dtype))
         if p.shared_reward:
             reward = reward.mean(-1, keepdim=True).expand(-1, self.n)
         return reward

@@ -29,7 +29,8 @@ class BatchedVectorEnv:
         self.seed = int(seed)
         self.layout = Layout.from_spaces(sim.agents, sim.observation_spaces, sim.action_spaces)
         if self.layout.raw_obs_dim != sim.obs_width:
-            raise ValueError(f"{sim.name}: padded observation width {sim.obs_width} != layout's {self.layout.raw_obs_dim}")
+            raise ValueError(f"{sim.name}: padded observation width {sim.obs_width} "
+                             f"!= layout's {self.layout.raw_obs_dim}")
         self.state_dim = sim.state_dim
         self.pos_dim = 2
         e, n = self.num_envs, self.layout.n_agents

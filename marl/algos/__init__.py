@@ -55,8 +55,8 @@ def make_algorithm(cfg, env: EnvInfo) -> Algorithm:
 
 
 # the built-ins register themselves on import
-from marl.algos import ppo as _ppo  # noqa: E402,F401
 from marl.algos import happo as _happo  # noqa: E402,F401
+from marl.algos import ppo as _ppo  # noqa: E402,F401
 
 __all__ = ["ALGORITHMS", "Algorithm", "EnvInfo", "Progress", "algo_names", "algorithm_class", "make_algorithm",
            "register_algorithm"]

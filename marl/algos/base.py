@@ -27,9 +27,9 @@ from torch import nn
 from envs.layout import Layout
 from marl import checkpoint as ckpt
 from marl import sharing
+from marl.builders import build_actor
 from marl.communication import CommInputs, StepAux
 from marl.config import AlgoConfig, ConfigError
-from marl.builders import build_actor
 
 
 @dataclass(frozen=True)

@@ -123,10 +123,7 @@ class HAPPO(PPO):
                         self.actor_opt.step(agent)
                     add(stats)
             with torch.no_grad():  # this agent's new policy joins M for the agents after it
-                params, _ = self.policy_params(data, CommInputs(data.positions, data.mask > 0), ro.carry0,
-                                               ro.starts, slice(None) if self.actor.recurrent else None)
-                logp, _ = self.actor.log_prob_entropy(params, data.actions)
-                ratio = (logp - data.old_logp)[..., agent : agent + 1].exp()
+                ratio = self.new_ratio(data, ro, agent)
                 factor = factor * torch.where(data.mask[..., agent : agent + 1] > 0, ratio, torch.ones_like(ratio))
         for epoch in range(cfg.epochs):
             for b, (mb, _) in enumerate(self.minibatches(data, ro)):
@@ -136,6 +133,13 @@ class HAPPO(PPO):
         out["explained_variance"] = explained_variance(returns, old_values, data.mask)
         out["happo_factor_std"] = float(factor[data.mask.amax(-1, keepdim=True) > 0].std())
         return out
+
+    def new_ratio(self, data, ro, agent: int) -> torch.Tensor:
+        """``[T, E, 1]``: agent ``agent``'s probability ratio pi_new / pi_old on the whole rollout."""
+        mb, env_idx = next(iter(self.minibatches(data, ro, whole=True)))
+        params, _ = self.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, env_idx)
+        logp, _ = self.actor.log_prob_entropy(params, mb.actions)
+        return (logp - mb.old_logp)[..., agent : agent + 1].exp().view(*data.old_logp.shape[:-1], 1)
 
     def agent_loss(self, mb, ro, env_idx, agent: int):
         """Agent ``agent``'s clipped surrogate (advantages already weighted by M) and entropy bonus."""

@@ -158,10 +158,10 @@ class PPO(Algorithm):
                          ro.replay, ro.carry)
         return data, returns, old_values
 
-    def minibatches(self, data: Minibatch, ro):
+    def minibatches(self, data: Minibatch, ro, whole: bool = False):
         """This epoch's minibatches: whole sequences of a subset of envs for a recurrent actor,
-        any (t, e) pairs otherwise; one minibatch is the whole rollout in order (no shuffle)."""
-        n = self.cfg.algo.minibatches
+        any (t, e) pairs otherwise; one minibatch (or ``whole``) is the whole rollout in order."""
+        n = 1 if whole else self.cfg.algo.minibatches
         T, E = ro.T, ro.n_envs
         if self.actor.recurrent:
             for idx in ([slice(None)] if n == 1 else torch.randperm(E).chunk(n)):

@@ -69,12 +69,14 @@ def cmd_bench(args) -> int:
                                log=lambda msg: print(msg, file=sys.stderr, flush=True))
     failed = [r for r in results if r["status"] == "failed"]
     if len(failed) == len(results):
-        print(f"every cell failed; first error: {failed[0]['error']} (logs: {bench_dir}/<cell>/train.log)", file=sys.stderr)
+        print(f"every cell failed; first error: {failed[0]['error']} (logs: {bench_dir}/<cell>/train.log)",
+              file=sys.stderr)
         return 1
     rep = report.build_report(bench_dir)
     print_summary(rep, bench_dir)
     if failed:
-        print(f"{len(failed)} of {len(results)} cells failed (listed in the report; --resume retries them)", file=sys.stderr)
+        print(f"{len(failed)} of {len(results)} cells failed (listed in the report; --resume retries them)",
+              file=sys.stderr)
         return 1
     return 0
 

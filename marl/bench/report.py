@@ -155,7 +155,8 @@ def build_report(bench_dir: str | Path, reps: int | None = None, seed: int | Non
     }
     if matrices:
         pngs["aggregates"] = plots.aggregate_intervals(aggregate, bench_dir / "aggregates.png")
-        pngs["performance_profiles"] = plots.performance_profiles(taus, profiles, bench_dir / "performance_profiles.png")
+        pngs["performance_profiles"] = plots.performance_profiles(taus, profiles,
+                                                                  bench_dir / "performance_profiles.png")
         methods = list(matrices)
         mat = np.full((len(methods), len(methods)), 0.5)
         for (x, y), (p, _, _) in improvement.items():
@@ -167,7 +168,8 @@ def build_report(bench_dir: str | Path, reps: int | None = None, seed: int | Non
             pngs["sample_efficiency"] = plots.sample_efficiency(grid, efficiency, bench_dir / "sample_efficiency.png")
 
     report = {
-        "suite": res.suite.get("name"), "bench_dir": str(bench_dir), "generated": datetime.now().isoformat(timespec="seconds"),
+        "suite": res.suite.get("name"), "bench_dir": str(bench_dir),
+        "generated": datetime.now().isoformat(timespec="seconds"),
         "budget": {"name": res.suite.get("budget"), "total_steps": res.suite.get("total_steps")},
         "score": "final greedy evaluation return (summary.json final_eval.return_mean)",
         "curve_column": res.curve_column,
@@ -177,12 +179,15 @@ def build_report(bench_dir: str | Path, reps: int | None = None, seed: int | Non
         "per_task": per_task,
         "aggregate": {m: {k: list(v) for k, v in a.items()} for m, a in aggregate.items()},
         "aggregate_seeds": seeds_used, "left_out_of_aggregate": left_out,
-        "probability_of_improvement": [{"x": x, "y": y, "p": p, "ci": [lo, hi]} for (x, y), (p, lo, hi) in improvement.items()],
+        "probability_of_improvement": [{"x": x, "y": y, "p": p, "ci": [lo, hi]}
+                                       for (x, y), (p, lo, hi) in improvement.items()],
         "performance_profiles": {"taus": taus.tolist(), **{m: {"p": p.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
                                                            for m, (p, lo, hi) in profiles.items()}},
-        "sample_efficiency": {"env_steps": grid.tolist(), **{m: {"iqm": p.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
-                                                             for m, (p, lo, hi) in efficiency.items()}},
-        "runs": {"done": len(res.done()), "failed": [{"name": r.name, "error": r.error} for r in res.runs if r.status == "failed"],
+        "sample_efficiency": {"env_steps": grid.tolist(),
+                              **{m: {"iqm": p.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+                                 for m, (p, lo, hi) in efficiency.items()}},
+        "runs": {"done": len(res.done()),
+                 "failed": [{"name": r.name, "error": r.error} for r in res.runs if r.status == "failed"],
                  "missing": [r.name for r in res.runs if r.status == "missing"]},
         "wall_time_s": _wall_times(res),
         "versions": versions(),
@@ -237,17 +242,20 @@ def render_markdown(rep: dict, res: BenchResults) -> str:
           f"- runs: {runs['done']} finished, {len(runs['failed'])} failed, {len(runs['missing'])} not run; "
           f"training time {rep['wall_time_s']['sum'] / 60:.1f} min summed over runs",
           f"- score: {rep['score']}; normalised per task, random = 0, reference = 1",
-          f"- intervals: 95% {rep['bootstrap']['method']}, {rep['bootstrap']['reps']:,} resamples, seed {rep['bootstrap']['seed']}",
+          f"- intervals: 95% {rep['bootstrap']['method']}, {rep['bootstrap']['reps']:,} resamples, "
+          f"seed {rep['bootstrap']['seed']}",
           f"- folder: `{rep['bench_dir']}`; generated {rep['generated']}", "",
           "Reproduce:", "", "```bash", suite.get("command") or f"marl bench {suite.get('source')}", "```", ""]
 
     L += ["## Aggregate scores (normalised)", "",
-          "IQM = mean of the middle 50% of runs × tasks; optimality gap = 1 − mean(min(score, 1)), lower is better.", "",
+          "IQM = mean of the middle 50% of runs × tasks; optimality gap = 1 − mean(min(score, 1)), "
+          "lower is better.", "",
           "| method | runs | IQM | median | mean | optimality gap |", "|---|---:|---:|---:|---:|---:|"]
     order = sorted(rep["aggregate"], key=lambda m: -rep["aggregate"][m]["IQM"][0])
     for m in order:
         a = rep["aggregate"][m]
-        L.append(f"| {m} | {len(rep['aggregate_seeds'][m]) * len(scored_tasks(res))} | {_ci(a['IQM'])} | {_ci(a['median'])} | "
+        L.append(f"| {m} | {len(rep['aggregate_seeds'][m]) * len(scored_tasks(res))} | {_ci(a['IQM'])} | "
+                 f"{_ci(a['median'])} | "
                  f"{_ci(a['mean'])} | {_ci(a['optimality_gap'])} |")
     if rep["left_out_of_aggregate"]:
         L += ["", f"Left out of the aggregates (their seed did not finish on every task): "
@@ -255,7 +263,8 @@ def render_markdown(rep: dict, res: BenchResults) -> str:
     L += [""]
     for key, title in (("aggregates", "aggregate scores"), ("sample_efficiency", "sample efficiency"),
                        ("performance_profiles", "performance profiles"),
-                       ("probability_of_improvement", "probability of improvement"), ("learning_curves", "learning curves")):
+                       ("probability_of_improvement", "probability of improvement"),
+                       ("learning_curves", "learning curves")):
         if key in rep["pngs"]:
             L += [f"![{title}]({rep['pngs'][key]})", ""]
 

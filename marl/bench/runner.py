@@ -52,7 +52,8 @@ def prepare(suite: Suite, bench_dir: Path, command: list[str], resume: bool) -> 
     if resume and plan_path.is_file():
         old = {c["name"]: c["config"] for c in json.loads(plan_path.read_text())["cells"]}
         for cell in cells:
-            if cell.name in old and old[cell.name] != cell.config and (bench_dir / cell.name / "summary.json").is_file():
+            if (cell.name in old and old[cell.name] != cell.config
+                    and (bench_dir / cell.name / "summary.json").is_file()):
                 raise BenchError(f"--resume: cell {cell.name} in {bench_dir} was run with another config than the "
                                  "suite gives now; use a new out= for a changed suite")
     bench_dir.mkdir(parents=True, exist_ok=True)

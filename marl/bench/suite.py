@@ -155,7 +155,8 @@ def _check_keys(source: str, where: str, data: dict, valid) -> None:
 def _int_list(source: str, key: str, value) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         _fail(source, f"{key} must be a non-empty list of integers (got {value!r})")
     if len(set(value)) != len(value):
         _fail(source, f"{key} has duplicates: {value!r}")
@@ -256,7 +257,8 @@ def parse_suite(data: Any, source: str = "<suite>", budget: Any = None, seeds: A
             _fail(source, f"report.{key} must be an integer >= 2 (got {report[key]!r})")
 
     suite = Suite(name=name, seeds=seed_list, total_steps=total_steps, budget=budget_name, tasks=task_objs,
-                  grid={str(k): list(v) for k, v in grid.items()}, base=base, description=str(data.get("description", "")),
+                  grid={str(k): list(v) for k, v in grid.items()}, base=base,
+                  description=str(data.get("description", "")),
                   budgets=dict(budgets), report=report, source=source)
     validate_configs(suite)
     return suite
@@ -278,7 +280,8 @@ def load_suite(path: str | Path, **overrides) -> Suite:
     path = Path(path)
     if not path.is_file():
         found = sorted(p.name for p in Path("suites").glob("*.yaml")) if Path("suites").is_dir() else []
-        raise BenchError(f"suite file {str(path)!r} does not exist" + (f"; suites/ holds {', '.join(found)}" if found else ""))
+        raise BenchError(f"suite file {str(path)!r} does not exist"
+                         + (f"; suites/ holds {', '.join(found)}" if found else ""))
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

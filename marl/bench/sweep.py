@@ -62,7 +62,8 @@ def load_sweep(path: str | Path, overrides: dict) -> dict:
             close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
             _fail(source, f"unknown key {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
                   + f" Valid: {', '.join(SWEEP_KEYS)}")
-    sweep = {"name": data.get("name", path.stem), "base": data.get("base") or {}, "total_steps": data.get("total_steps"),
+    sweep = {"name": data.get("name", path.stem), "base": data.get("base") or {},
+             "total_steps": data.get("total_steps"),
              "seed": data.get("seed", 0), "metric": data.get("metric", "episode_return_mean"),
              "mode": data.get("mode", "max"), "num_samples": data.get("num_samples", 8),
              "search_space": data.get("search_space") or {}, "asha": data.get("asha") or {}}
@@ -77,7 +78,8 @@ def load_sweep(path: str | Path, overrides: dict) -> dict:
         _fail(source, "search_space is empty: give at least one key, e.g. lr: {loguniform: [1.0e-4, 3.0e-3]}")
     for key, spec in sweep["search_space"].items():
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in SPACES:
-            _fail(source, f"search_space.{key} must be one of {{{' | '.join(f'{s}: ...' for s in SPACES)}}} (got {spec!r})")
+            _fail(source, f"search_space.{key} must be one of {{{' | '.join(f'{s}: ...' for s in SPACES)}}} "
+                          f"(got {spec!r})")
         kind, args = next(iter(spec.items()))
         if kind != "choice" and (not isinstance(args, list) or len(args) != 2 or not args[0] < args[1]):
             _fail(source, f"search_space.{key}: {kind} needs [low, high] with low < high (got {args!r})")
@@ -186,8 +188,8 @@ def main(path: str, items: list[str]) -> int:
     sweep_dir = sweep_dir.resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     sweep["dir"] = str(sweep_dir)
-    (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump({**sweep, "command": " ".join(["marl", "sweep", path, *items])},
-                                                         sort_keys=False))
+    (sweep_dir / "sweep.yaml").write_text(
+        yaml.safe_dump({**sweep, "command": " ".join(["marl", "sweep", path, *items])}, sort_keys=False))
     env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     address = opts.get("ray_address") or os.environ.get("RAY_ADDRESS")
     ray.init(**({"address": address} if address else {"num_cpus": workers}), runtime_env={"env_vars": env_vars},
@@ -220,10 +222,11 @@ def write_results(sweep: dict, grid, sweep_dir: Path, iterations: int) -> int:
     for result in grid:
         params = {k: v for k, v in result.config.items() if k != "__sweep"}
         last = (result.metrics or {})
-        rows.append({"trial": f"trial-{(result.metrics or {}).get('trial_id', '?')}", **params, metric: last.get(metric, float("nan")),
+        rows.append({"trial": f"trial-{(result.metrics or {}).get('trial_id', '?')}", **params,
+                     metric: last.get(metric, float("nan")),
                      "iterations": last.get("training_iteration", 0),
-                     "status": "error" if result.error else ("completed" if last.get("training_iteration", 0) >= iterations
-                                                             else "stopped by ASHA"),
+                     "status": "error" if result.error else (
+                         "completed" if last.get("training_iteration", 0) >= iterations else "stopped by ASHA"),
                      "error": str(result.error).splitlines()[0] if result.error else ""})
     rows.sort(key=lambda r: -sign * r[metric] if math.isfinite(r[metric]) else math.inf)
     with open(sweep_dir / "trials.csv", "w", newline="") as f:

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from marl.tournament.payoff import Payoff
-from marl.tournament.ratings import (agent_vs_task, alpharank, fit_elo, fit_openskill, nash_averaging,
-                                     population_metrics)
+from marl.tournament.ratings import agent_vs_task, alpharank, fit_elo, fit_openskill, nash_averaging, population_metrics
 
 
 @dataclass

@@ -21,8 +21,7 @@ import scenarios
 from marl.tournament.backends import BACKENDS, make_backend
 from marl.tournament.matches import schedule
 from marl.tournament.payoff import build_payoff
-from marl.tournament.population import (PlayerSpec, PopulationError, bot_players, check_player, checkpoint_players,
-                                        unique_names)
+from marl.tournament.population import PlayerSpec, bot_players, check_player, checkpoint_players, unique_names
 from marl.tournament.report import RatingOptions, compute_ratings, write_report
 from marl.tournament.store import ResultStore
 
@@ -131,7 +130,8 @@ def _prepare_folder(cfg: TournamentConfig, out: Path, resume: bool) -> None:
                    != json.dumps(_settings(cfg)[k], sort_keys=True)]
         if changed:
             raise TournamentError(
-                f"cannot resume {out}: {', '.join(f'{k}={before.get(k)!r} there vs {_settings(cfg)[k]!r} now' for k in changed)}"
+                f"cannot resume {out}: "
+                f"{', '.join(f'{k}={before.get(k)!r} there vs {_settings(cfg)[k]!r} now' for k in changed)}"
             )
     elif resume:
         raise TournamentError(f"nothing to resume: {out} holds no tournament.json")

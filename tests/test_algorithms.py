@@ -1,0 +1,141 @@
+"""The algorithm registry and interface: every registered algorithm builds from its typed config,
+replays what its rollout decided (at identical parameters the probability ratio is 1), and HAPPO's
+sequential update moves each agent's own weights only on its own turn."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import scenarios
+from envs import VectorEnv
+from marl.algos import ALGORITHMS, EnvInfo, Progress, algo_names, make_algorithm
+from marl.algos.happo import AgentAdam
+from marl.collector import Collector
+from marl.communication import CommInputs
+from marl.config import ConfigError, build_config
+
+REPO = Path(__file__).resolve().parents[1]
+FEATURES = {
+    "plain": {},
+    "gate": {"comm": {"graph": "complete", "gating": True}},
+    "gru+gate": {"actor": {"recurrent": True}, "comm": {"graph": "ring", "gating": True}},
+    "delay in training": {"comm": {"graph": "complete", "channel_delay": True, "channel_in_training": True}},
+    "gru+delay": {"actor": {"recurrent": True},
+                  "comm": {"graph": "complete", "channel_delay": True, "channel_in_training": True}},
+}
+
+
+def _setup(algo: str, extra: dict, sharing: str = "full", E: int = 3, T: int = 12):
+    torch.manual_seed(0)
+    data = {"scenario": "mpe/simple_spread", "algo": {"name": algo, "epochs": 1, "minibatches": 1},
+            "num_envs": E, "sharing": sharing, "actor": {"hidden": 16}, "critic": {"hidden": 16}}
+    for k, v in extra.items():
+        data[k] = {**data.get(k, {}), **v}
+    cfg = build_config(data)
+    env = VectorEnv(scenarios.make(cfg.scenario), E, seed=0)
+    algo_obj = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    with torch.no_grad():  # sharp policies: a resampled decision would show in the ratio
+        for name, p in algo_obj.actor.named_parameters():
+            if name.startswith("head") and p.dim() > 1:
+                p.mul_(100)
+    ro = Collector(env, algo_obj, T, torch.device("cpu")).collect()
+    env.close()
+    return cfg, algo_obj, ro
+
+
+def test_the_built_in_algorithms_are_registered_with_their_configs():
+    assert {"mappo", "ippo", "happo"} <= set(algo_names())
+    for name in ("mappo", "ippo", "happo"):
+        cls = ALGORITHMS[name]
+        assert cls.name == name and cls.critics and build_config({"algo": name}).algo.name == name
+    assert build_config({"algo": "happo"}).algo.team_advantage is True
+    with pytest.raises(ConfigError, match=r"^algo='qmix' is not a registered algorithm\..*Valid: happo, ippo, mappo"):
+        build_config({"algo": "qmix"})
+
+
+@pytest.mark.parametrize("feature", list(FEATURES))
+@pytest.mark.parametrize("algo", ["mappo", "ippo", "happo"])
+def test_replaying_the_rollout_gives_ratio_one_at_identical_parameters(algo, feature):
+    """The update's forward pass sees exactly what the rollout saw: stored gate decisions, the
+    carry each step started from (delayed channel) or the carry before the rollout (GRU)."""
+    _, a, ro = _setup(algo, FEATURES[feature], sharing="none" if algo == "happo" else "full")
+    data, _, _ = a.prepare(ro)
+    mb, env_idx = next(iter(a.minibatches(data, ro)))  # the whole rollout, as the update sees it
+    with torch.no_grad():
+        params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, env_idx)
+        logp, _ = a.actor.log_prob_entropy(params, mb.actions)
+    if FEATURES[feature].get("comm", {}).get("gating"):
+        assert 0 < ro.replay["gate"].mean() < 1, "the gates must have sampled both decisions"
+    assert (logp - mb.old_logp).abs().max() < 1e-4
+    stats = a.update(ro, Progress(0, 1000))
+    assert stats["clip_frac"] == 0.0 and abs(stats["approx_kl"]) < 1e-5
+
+
+def test_resampling_instead_of_replaying_would_be_caught():
+    """The same check fails when the gates are drawn again: the test above has teeth."""
+    _, a, ro = _setup("mappo", FEATURES["gate"])
+    data, _, _ = a.prepare(ro)
+    data.replay = {}
+    mb, _ = next(iter(a.minibatches(data, ro)))
+    with torch.no_grad():
+        params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, None)
+        logp, _ = a.actor.log_prob_entropy(params, mb.actions)
+    assert (logp - mb.old_logp).abs().max() > 1e-2
+
+
+def test_agent_adam_moves_only_the_agents_own_slice():
+    torch.manual_seed(0)
+    per_agent, shared = torch.nn.Parameter(torch.randn(3, 4, 2)), torch.nn.Parameter(torch.randn(5))
+    opt = AgentAdam([{"params": [per_agent], "per_unit": True}, {"params": [shared], "per_unit": False}], lr=0.1)
+    reference = torch.nn.Parameter(per_agent.detach()[1].clone())
+    ref_opt = torch.optim.Adam([reference], lr=0.1)
+    before = per_agent.detach().clone()
+    shared_before = shared.detach().clone()
+    for _ in range(3):
+        g = torch.randn(3, 4, 2)
+        per_agent.grad, shared.grad, reference.grad = g.clone(), torch.randn(5), g[1].clone()
+        opt.step(1)
+        ref_opt.step()
+    assert torch.equal(per_agent.detach()[[0, 2]], before[[0, 2]])
+    torch.testing.assert_close(per_agent.detach()[1], reference.detach(), rtol=0, atol=1e-5)
+    assert not torch.equal(shared.detach(), shared_before)
+    assert opt.state[per_agent]["step"].tolist() == [0.0, 3.0, 0.0]
+
+
+@pytest.mark.parametrize("sharing", ["none", "masks", "random_masks", "full"])
+def test_happo_updates_every_agent_under_each_sharing_scheme(sharing):
+    cfg, a, ro = _setup("happo", {"comm": {"graph": "complete"}}, sharing=sharing)
+    before = {k: v.detach().clone() for k, v in a.actor.state_dict().items()}
+    stats = a.update(ro, Progress(0, 1000))
+    after = a.actor.state_dict()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values() if isinstance(v, float) and v == v)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "the update moved no actor weight"
+    if sharing == "none":  # every agent's own slice moved (each had its turn)
+        w = next(k for k in before if k.endswith("weight") and before[k].dim() == 3)
+        assert all(not torch.equal(before[w][i], after[w][i]) for i in range(3))
+    assert stats["happo_factor_std"] > 0  # the earlier agents' new policies weigh the later ones'
+
+
+def test_the_generic_loop_names_no_algorithm_and_tests_no_feature():
+    """The trainer and collector work through the Algorithm interface only."""
+    for path in ("marl/trainer.py", "marl/collector.py", "marl/algos/base.py", "marl/algos/ppo.py"):
+        text = (REPO / path).read_text()
+        assert not re.search(r"\bhasattr\((?!self\.env)", text), path
+        assert not re.search(r"isinstance\([^)]*(Learned|Gate|Mask|Graph)", text), path
+    for name in ("mappo", "ippo", "happo", "PPO"):
+        assert not re.search(rf"\b{name}\b", (REPO / "marl/trainer.py").read_text()), name
+
+
+def test_layouts_compare_by_value():
+    """Layouts hold numpy arrays: equal layouts from two probes are ==, another N is not."""
+    a = VectorEnv(scenarios.make("mpe/simple_spread"), 1)
+    b = VectorEnv(scenarios.make("mpe/simple_spread"), 1)
+    c = VectorEnv(scenarios.make("mpe/simple_spread", n_agents=4), 1)
+    for env in (a, b, c):
+        env.close()
+    assert a.layout == b.layout and a.layout is not b.layout and a.layout != c.layout
