@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all bench docs clean
+.PHONY: install demo test test-all lint bench docs clean
 
 install: $(STAMP)
 
@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/marl train
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "" $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """The ``marl`` command line.
 
     marl scenarios
+    marl algos
     marl graphs
     marl train [config=file.yaml] key=value ...
     marl eval RUN_DIR [--episodes 20] [--render] [--n_agents 10]
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -62,6 +64,24 @@ def _print_table(rows) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def cmd_algos(args) -> None:
+    import inspect
+
+    from marl.algos import ALGORITHMS, algo_names
+    from marl.config import _load_plugins
+
+    _load_plugins(args.plugins)
+    rows = [("algo", "critics", "actions", "options", "what it is")]
+    for name in algo_names():
+        cls = ALGORITHMS[name]
+        options = [f.name for f in dataclasses.fields(cls.Config) if f.name not in ("name",)]
+        doc = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
+        rows.append((name, ", ".join(cls.critics) or "-", ", ".join(cls.action_spaces), str(len(options)), doc))
+    _print_table(rows)
+    print("\nchoose with algo=NAME, set its options as algo.KEY=VALUE (docs/configuration.md lists them); "
+          "add your own with @register_algorithm in a plugins= file")
 
 
 def cmd_graphs(args) -> None:
@@ -168,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scenarios", help="table of every registered scenario")
     s.set_defaults(func=cmd_scenarios)
+    s = sub.add_parser("algos", help="table of registered algorithms")
+    s.add_argument("plugins", nargs="*", help="Python files to import first (your own algorithms)")
+    s.set_defaults(func=cmd_algos)
     s = sub.add_parser("graphs", help="table of registered communication graphs and GNN layers")
     s.add_argument("--plugins", nargs="*", default=[], help="Python files that register graphs or layers")
     s.set_defaults(func=cmd_graphs)

@@ -139,3 +139,13 @@ def test_layouts_compare_by_value():
     for env in (a, b, c):
         env.close()
     assert a.layout == b.layout and a.layout is not b.layout and a.layout != c.layout
+
+
+def test_marl_algos_lists_the_registry(capsys):
+    from marl.cli import main
+
+    assert main(["algos"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mappo", "ippo", "happo"):
+        assert re.search(rf"^{name}\s", out, flags=re.M), name
+    assert "centralized, graph" in out and "algo.KEY=VALUE" in out

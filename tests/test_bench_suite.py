@@ -50,7 +50,7 @@ def test_smoke_suite_report_matches_the_runs_metrics(smoke_bench):
     # every cell is a normal run folder with the config the grid gave it
     for cell in plan["cells"]:
         cfg = yaml.safe_load((smoke_bench / cell["name"] / "config.yaml").read_text())
-        assert cfg["algo"] == cell["method"] and cfg["seed"] == cell["seed"] and cfg["total_steps"] == 200
+        assert cfg["algo"]["name"] == cell["method"] and cfg["seed"] == cell["seed"] and cfg["total_steps"] == 200
 
     # recompute every number from metrics.csv, independently of marl.bench
     raw = {}
@@ -177,7 +177,7 @@ def test_suite_validation_messages(tmp_path):
     cases = [
         ({"seeds": []}, "seeds must be a non-empty list of integers"),
         ({"budget": "huge"}, "budget 'huge' is neither a name in budgets (tiny, small)"),
-        ({"grid": {"algo": ["mappo", "sac"]}}, "'sac' is not valid. Valid: mappo, ippo"),
+        ({"grid": {"algo": ["mappo", "sac"]}}, "algo='sac' is not a registered algorithm. Valid: happo, ippo, mappo"),
         ({"grid": {"seed": [0, 1]}}, "grid axis 'seed' is not allowed"),
         ({"base": {"total_steps": 5}}, "base may not set 'total_steps'"),
         ({"tasks": {"x": {"scenario": "mpe/simple_sprad"}}}, "Did you mean 'mpe/simple_spread'"),

@@ -351,3 +351,24 @@ def test_batched_env_snapshot_restores_the_exact_state_in_a_fresh_env(scenario):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
     with pytest.raises(ValueError, match="another backend"):
         rebuilt.restore({"episodes": [1, 1, 1], "actions": [[], [], []]})
+
+
+def test_an_old_format_checkpoint_is_a_one_line_error_for_eval_and_policies(small_run, tmp_path, capsys):
+    """A format-2 checkpoint (a PPO learner's state) names both versions; nothing is loaded or written."""
+    from marl.policy import load_policy
+
+    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(small_run))
+    old = {k: v for k, v in payload.items() if k not in ("algorithm", "env_info")}
+    old.update(format_version=2, learner=payload["algorithm"]["modules"])
+    run = tmp_path / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    path = ckpt.checkpoint_path(run / "checkpoints", 40)
+    torch.save(old, path)
+    expected = (rf"checkpoint '{re.escape(str(path))}' has format version 2 \(written by mosaic-marl [^)]+\); "
+                rf"this mosaic-marl reads format version {ckpt.FORMAT_VERSION} only")
+    with pytest.raises(ckpt.CheckpointError, match=expected):
+        load_policy(run)
+    assert main(["eval", str(run), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(expected, err)
+    assert not (run / "eval.json").exists()

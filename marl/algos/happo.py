@@ -21,7 +21,7 @@ from torch import nn
 
 from marl import sharing
 from marl.algos import register_algorithm
-from marl.algos.ppo import PPO, PPOConfig, explained_variance
+from marl.algos.ppo import PPO, Averages, PPOConfig, explained_variance
 from marl.communication import CommInputs
 from marl.guards import check_grad, check_loss
 from marl.hooks import param_groups
@@ -68,8 +68,9 @@ class AgentAdam(torch.optim.Adam):
 
 @register_algorithm("happo")
 class HAPPO(PPO):
-    """Heterogeneous-agent PPO: sequential per-agent clipped updates weighted by the product of the
-    ratios of the agents updated before (Kuba et al. 2022); a centralized critic."""
+    """Heterogeneous-agent PPO (Kuba et al. 2022): agents updated in turn, each weighted by its predecessors' ratios.
+
+    A centralized critic, trained as MAPPO's."""
 
     Config = HAPPOConfig
     critics = ("centralized", "graph")
@@ -94,14 +95,7 @@ class HAPPO(PPO):
         if cfg.team_advantage:
             adv = (masked_mean_over_agents(adv, data.mask)).expand_as(adv)
         factor = torch.ones_like(adv[..., :1])  # M: [T, E, 1], the ratios of the agents updated so far
-        totals: dict[str, float] = {}
-        n_steps = 0
-
-        def add(stats):
-            nonlocal n_steps
-            for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
-            n_steps += 1
+        totals = Averages()  # actor statistics over the agents' turns, critic ones over the critic's steps
 
         for agent in torch.randperm(self.env_info.n_agents).tolist():
             turn = replace(data, advantages=factor * adv)
@@ -109,30 +103,27 @@ class HAPPO(PPO):
                 owner = next((h for h in self.hooks if h.takes_update(epoch)), None)
                 for b, (mb, env_idx) in enumerate(self.minibatches(turn, ro)):
                     loss, stats, terms = self.agent_loss(mb, ro, env_idx, agent)
-                    loss = loss + self.hook_losses(terms, mb.mask, {"actor": stats["policy_loss"].abs()
-                                                   + cfg.ent_coef * stats["entropy"].abs()}, stats)
-                    check_loss(stats, loss, epoch, b)
-                    for opt in self.optimizers().values():
-                        opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if owner is not None:
-                        stats.update(owner.step())
-                    else:
-                        stats["actor_grad_norm"] = nn.utils.clip_grad_norm_(self.actor_params, cfg.max_grad_norm)
-                        check_grad(stats["actor_grad_norm"], "actor", epoch, b)
-                        self.actor_opt.step(agent)
-                    add(stats)
+                    main = {"actor": stats["policy_loss"].abs() + cfg.ent_coef * stats["entropy"].abs()}
+                    loss = loss + self.hook_losses(terms, mb.mask, main, stats)
+                    self.backward_and_step(loss, stats, epoch, b, owner, lambda: self.step_agent(agent, epoch, b))
+                    totals.add(stats)
             with torch.no_grad():  # this agent's new policy joins M for the agents after it
                 ratio = self.new_ratio(data, ro, agent)
                 factor = factor * torch.where(data.mask[..., agent : agent + 1] > 0, ratio, torch.ones_like(ratio))
         for epoch in range(cfg.epochs):
             for b, (mb, _) in enumerate(self.minibatches(data, ro)):
-                stats = self.critic_step(mb, epoch, b)
-                add(stats)
-        out = {k: v / max(n_steps, 1) for k, v in totals.items()}
+                totals.add(self.critic_step(mb, epoch, b))
+        out = totals.means()
         out["explained_variance"] = explained_variance(returns, old_values, data.mask)
         out["happo_factor_std"] = float(factor[data.mask.amax(-1, keepdim=True) > 0].std())
         return out
+
+    def step_agent(self, agent: int, epoch: int, minibatch: int) -> dict:
+        """Clip the actor's gradient and move agent ``agent``'s slice (and the shared weights)."""
+        norm = nn.utils.clip_grad_norm_(self.actor_params, self.cfg.algo.max_grad_norm)
+        check_grad(norm, "actor", epoch, minibatch)
+        self.actor_opt.step(agent)
+        return {"actor_grad_norm": norm}
 
     def new_ratio(self, data, ro, agent: int) -> torch.Tensor:
         """``[T, E, 1]``: agent ``agent``'s probability ratio pi_new / pi_old on the whole rollout."""

@@ -112,8 +112,7 @@ class PPO(Algorithm):
         if cfg.lr_anneal:
             self.set_lr_fraction(1.0 - progress.fraction)
         data, returns, old_values = self.prepare(ro)
-        totals: dict[str, float] = {}
-        n_steps = 0
+        totals = Averages()
         for epoch in range(cfg.epochs):
             # a hook may own this gradient step (the learned graph's bi-level epochs)
             owner = next((h for h in self.hooks if h.takes_update(epoch)), None)
@@ -122,20 +121,20 @@ class PPO(Algorithm):
                 main = {"actor": stats["policy_loss"].abs() + cfg.ent_coef * stats["entropy"].abs(),
                         "critic": cfg.vf_coef * stats["value_loss"]}
                 loss = loss + self.hook_losses(terms, mb.mask, main, stats)
-                check_loss(stats, loss, epoch, b)
-                for opt in self.optimizers().values():
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if owner is not None:
-                    stats.update(owner.step())
-                else:
-                    stats.update(self.step_networks(epoch, b))
-                for k, v in stats.items():
-                    totals[k] = totals.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
-                n_steps += 1
-        out = {k: v / n_steps for k, v in totals.items()}
+                self.backward_and_step(loss, stats, epoch, b, owner, lambda: self.step_networks(epoch, b))
+                totals.add(stats)
+        out = totals.means()
         out["explained_variance"] = explained_variance(returns, old_values, data.mask)
         return out
+
+    def backward_and_step(self, loss, stats: dict, epoch: int, minibatch: int, owner, step) -> None:
+        """Check the loss, zero every gradient, backpropagate, then step the hook that owns this
+        gradient step or else ``step()`` (the algorithm's own networks); statistics go into ``stats``."""
+        check_loss(stats, loss, epoch, minibatch)
+        for opt in self.optimizers().values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats.update(owner.step() if owner is not None else step())
 
     def prepare(self, ro) -> tuple[Minibatch, torch.Tensor, torch.Tensor]:
         """Advantages and (normalised) returns for the whole rollout, as one Minibatch."""
@@ -217,6 +216,20 @@ class PPO(Algorithm):
                 group["lr"] = group["base_lr"] * frac
 
 
+class Averages:
+    """Means of an update's statistics, each over the gradient steps that reported it."""
+
+    def __init__(self):
+        self.values: dict[str, list[float]] = {}
+
+    def add(self, stats: dict) -> None:
+        for k, v in stats.items():
+            self.values.setdefault(k, []).append(float(v.detach() if torch.is_tensor(v) else v))
+
+    def means(self) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in self.values.items()}
+
+
 @torch.no_grad()
 def explained_variance(returns: torch.Tensor, predicted: torch.Tensor, mask: torch.Tensor) -> float:
     ret_var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
@@ -226,8 +239,9 @@ def explained_variance(returns: torch.Tensor, predicted: torch.Tensor, mask: tor
 
 @register_algorithm("mappo")
 class MAPPO(PPO):
-    """PPO with a centralized critic V(s, agent) (Yu et al. 2022); ``critic=graph`` is a GNN
-    critic over all agents' observations instead."""
+    """PPO with a centralized critic V(s, agent) (Yu et al. 2022), or a GNN critic with critic=graph.
+
+    The graph critic passes messages over all agents' observations instead of reading the state."""
 
     critics = ("centralized", "graph")
 

@@ -156,10 +156,11 @@ def check_player(player: PlayerSpec, scenario: str, overrides: dict) -> None:
     try:
         load_actor(player.source, scenario, tuple(sorted(overrides.items())))
     except ckpt.CheckpointError as exc:
-        raise PopulationError(f"player {player.name!r}: {exc}") from None
-    except RuntimeError as exc:  # load_state_dict: shapes that do not fit
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        detail = "; ".join(lines[1:3]) if len(lines) > 1 else lines[0]
+        message = str(exc)
+        if "does not fit this config: " not in message:
+            raise PopulationError(f"player {player.name!r}: {message}") from None
+        # weights of another shape: the scenario's layout (obs or action sizes, N) differs from training
+        detail = message.split("does not fit this config: ", 1)[1]
         raise PopulationError(
             f"player {player.name!r} ({player.source}) does not fit scenario {scenario!r} {overrides}: {detail}"
         ) from None
