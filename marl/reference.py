@@ -189,15 +189,16 @@ def _nested(cls) -> list[tuple[str, type]]:
             if isinstance(hints[f.name], type) and dataclasses.is_dataclass(hints[f.name])]
 
 
-def dataclass_table(cls, prefix: str) -> str:
+def dataclass_table(cls, prefix: str, skip: tuple[str, ...] = ()) -> str:
     """Markdown for one config dataclass: its docstring, then a table ``key | type | default |
-    description`` with one row per field; nested dataclass fields are left to their own section."""
+    description`` with one row per field (but ``skip``); nested dataclass fields are left to their
+    own section."""
     hints = _hints(cls)
     descriptions = field_descriptions(cls)
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
         t = hints.get(f.name, f.type)
-        if isinstance(t, type) and dataclasses.is_dataclass(t):
+        if (isinstance(t, type) and dataclasses.is_dataclass(t)) or f.name in skip:
             continue
         rows.append(f"| {_code(prefix + f.name)} | {_code(format_type(t))} | {_code(_default(f))} | "
                     f"{_cell(descriptions.get(f.name, ''))} |")
@@ -248,7 +249,7 @@ def _algorithm_section() -> str:
             parts.append(summary)
         config = getattr(cls, "Config", None)
         if config is not None and dataclasses.is_dataclass(config):
-            parts.append(dataclass_table(config, "algo."))
+            parts.append(dataclass_table(config, "algo.", skip=("name",)))  # algo=NAME picks it
     return "\n\n".join(parts)
 
 

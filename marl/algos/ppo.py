@@ -26,17 +26,17 @@ from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
 class PPOConfig(AlgoConfig):
     """Clipped-surrogate PPO with GAE, a value normaliser and advantage normalisation."""
 
-    epochs: int = 10
-    minibatches: int = 1
+    epochs: int = 10  # passes over each rollout
+    minibatches: int = 1  # per epoch (whole sequences of E/minibatches envs for a recurrent actor)
     gamma: float = 0.95  # 25-step MPE episodes bootstrap at truncation: a horizon near theirs
-    gae_lambda: float = 0.95
-    clip: float = 0.2
+    gae_lambda: float = 0.95  # GAE's lambda
+    clip: float = 0.2  # the surrogate's ratio clip
     value_clip: float = 0.2  # 0 turns value clipping off
-    ent_coef: float = 0.01
-    vf_coef: float = 1.0
-    max_grad_norm: float = 10.0
+    ent_coef: float = 0.01  # entropy bonus
+    vf_coef: float = 1.0  # weight of the value loss
+    max_grad_norm: float = 10.0  # gradient-norm clip, per network
     value_norm: bool = True  # running mean/std of the returns
-    adv_norm: bool = True
+    adv_norm: bool = True  # normalise advantages over the rollout's acting agents
     lr_anneal: bool = False  # linear decay of the learning rates to 0
 
     def validate(self) -> None:
