@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._runs import curve, mean_ci95, run_parallel, summary  # noqa: E402
-from benchmarks.spread_heuristic import normalised_score  # noqa: E402
+from benchmarks.spread_heuristic import HEURISTIC_RETURN, normalised_score  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPREAD = "mpe/simple_spread"
@@ -56,6 +56,8 @@ def plot(groups: dict, path: Path, scenario: str) -> None:
         style = "-" if algo == "happo" else "--"
         line, = ax.plot(x, y.mean(0), style, lw=1.6, label=f"{algo.upper()} sharing={sharing} ({len(curves)} seeds)")
         ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.15)
+    if scenario == SPREAD:
+        ax.axhline(HEURISTIC_RETURN, ls=":", lw=1, color="tab:green", label=f"heuristic ({HEURISTIC_RETURN})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("greedy eval return (mean over agents)")
     ax.set_title(f"{scenario}: MAPPO vs HAPPO (mean, band = min..max over seeds)")

@@ -153,6 +153,8 @@ class Actor(nn.Module):
     @staticmethod
     def reset_carry(carry: Carry, starts: torch.Tensor) -> Carry:
         """The carry with the envs where a new episode ``starts`` ([E] bool) set back to zeros."""
+        if not carry:  # a feed-forward actor without a delayed channel carries nothing
+            return carry
         keep = (~starts).float()
         return {k: v * keep.view(-1, *([1] * (v.dim() - 1))) for k, v in carry.items()}
 
