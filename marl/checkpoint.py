@@ -42,6 +42,15 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit."""
 
 
+class StateMismatchError(CheckpointError):
+    """Saved weights whose names or shapes do not fit the network built now; ``detail`` is the first
+    mismatch in one line."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
+
+
 def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -223,5 +232,5 @@ def load_state(module_or_optimizer, state: dict, what: str, path: Path) -> None:
     except (RuntimeError, ValueError, KeyError) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         detail = " ".join(lines[:3])
-        raise CheckpointError(f"checkpoint {str(path)!r}: the {what} state does not fit this config: "
-                              f"{detail}") from None
+        raise StateMismatchError(f"checkpoint {str(path)!r}: the {what} state does not fit this config: "
+                                 f"{detail}", detail) from None

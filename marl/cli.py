@@ -70,9 +70,9 @@ def cmd_algos(args) -> None:
     import inspect
 
     from marl.algos import ALGORITHMS, algo_names
-    from marl.config import _load_plugins
+    from marl.config import load_plugins
 
-    _load_plugins(args.plugins)
+    load_plugins(args.plugins)
     rows = [("algo", "critics", "actions", "options", "what it is")]
     for name in algo_names():
         cls = ALGORITHMS[name]
@@ -88,9 +88,9 @@ def cmd_graphs(args) -> None:
     import inspect
 
     import comm
+    from marl.config import load_plugins
 
-    for path in args.plugins:
-        comm.load_plugin(path)
+    load_plugins(args.plugins)
     rows = [("graph", "positions", "options", "what it is")]
     for name in comm.graph_names():
         cls = comm.GRAPHS[name]

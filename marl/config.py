@@ -423,7 +423,7 @@ def build_config(data: dict) -> TrainConfig:
     import scenarios
 
     data = dict(data)
-    _load_plugins(data.get("plugins", []))  # before any name is resolved: plugins may register them
+    load_plugins(data.get("plugins", []))  # before any name is resolved: plugins may register them
     if "ppo" in data:
         keys = [f"ppo.{k} -> algo.{k}" for k in data["ppo"]] if isinstance(data["ppo"], dict) else []
         raise ConfigError(f"the ppo section is now algo (PPO's options belong to algo=mappo|ippo|happo): "
@@ -463,7 +463,7 @@ def build_config(data: dict) -> TrainConfig:
     return cfg
 
 
-def _load_plugins(paths) -> None:
+def load_plugins(paths) -> None:
     """Import the user's plugin files (one-line ConfigError naming a file that fails)."""
     import comm
 

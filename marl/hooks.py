@@ -7,9 +7,10 @@ A hook is a small object with optional parts (every default does nothing):
   ``optimizers()`` its optimizers by name (checkpointed);
 - ``lr_scales()`` ``{id(param): multiple}`` of the algorithm's learning rate for some parameters;
 - ``takes_update(k)`` whether gradient step k of an update moves only this hook's parameters
-  (bi-level schedules), and ``step()`` that moves them;
+  (bi-level schedules), and ``step(epoch, minibatch)`` that moves them;
 - ``loss(terms, mask, main)`` an extra loss term: ``terms`` are the actor's differentiable by-products
-  (``StepAux.terms``), ``main`` the algorithm's main losses by network (``"actor"``, ``"critic"``);
+  (``StepAux.terms``; empty on a step without the actor, e.g. HAPPO's critic steps), ``main`` the
+  algorithm's main losses by network (``"actor"``, ``"critic"``);
 - ``before_iteration(progress)``, ``after_iteration(progress) -> metrics``, ``metrics()``;
 - ``artifacts(run_dir, title) -> {summary key: path}`` at the end of a run.
 
@@ -59,7 +60,7 @@ class TrainingHook:
     def takes_update(self, k: int) -> bool:
         return False
 
-    def step(self) -> dict[str, torch.Tensor]:
+    def step(self, epoch: int, minibatch: int) -> dict[str, torch.Tensor]:
         return {}
 
     def loss(self, terms: dict, mask: torch.Tensor, main: dict) -> tuple[torch.Tensor | None, dict]:
@@ -120,9 +121,9 @@ class LearnedGraphHook(TrainingHook):
     def takes_update(self, k: int) -> bool:
         return not bool(self.graph.frozen) and k % self.every == self.every - 1
 
-    def step(self):
+    def step(self, epoch: int, minibatch: int):
         norm = nn.utils.clip_grad_norm_(self.own_parameters(), self.max_grad_norm)
-        check_grad(norm, "graph", -1, -1)
+        check_grad(norm, "graph", epoch, minibatch)
         self.opt.step()
         return {"graph_grad_norm": norm}
 

@@ -131,12 +131,13 @@ def train(cfg: TrainConfig) -> Path:
 
     try:
         while env_steps < cfg.total_steps:
-            algo.before_iteration(Progress(env_steps, cfg.total_steps))
+            progress = Progress(env_steps, cfg.total_steps)
+            algo.before_iteration(progress)
             t0 = time.perf_counter()
             rollout = collector.collect()
             check_rollout(rollout, env.layout.agents, env_steps, cfg.scenario)
             t1 = time.perf_counter()
-            stats = algo.update(rollout, Progress(env_steps, cfg.total_steps))
+            stats = algo.update(rollout, progress)
             t2 = time.perf_counter()
             iteration += 1
             env_steps += steps_per_iter

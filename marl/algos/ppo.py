@@ -134,7 +134,7 @@ class PPO(Algorithm):
         for opt in self.optimizers().values():
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        stats.update(owner.step() if owner is not None else step())
+        stats.update(owner.step(epoch, minibatch) if owner is not None else step())
 
     def prepare(self, ro) -> tuple[Minibatch, torch.Tensor, torch.Tensor]:
         """Advantages and (normalised) returns for the whole rollout, as one Minibatch."""

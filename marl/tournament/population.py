@@ -155,15 +155,12 @@ def check_player(player: PlayerSpec, scenario: str, overrides: dict) -> None:
         return
     try:
         load_actor(player.source, scenario, tuple(sorted(overrides.items())))
-    except ckpt.CheckpointError as exc:
-        message = str(exc)
-        if "does not fit this config: " not in message:
-            raise PopulationError(f"player {player.name!r}: {message}") from None
-        # weights of another shape: the scenario's layout (obs or action sizes, N) differs from training
-        detail = message.split("does not fit this config: ", 1)[1]
+    except ckpt.StateMismatchError as exc:  # the scenario's layout (obs or action sizes) differs from training
         raise PopulationError(
-            f"player {player.name!r} ({player.source}) does not fit scenario {scenario!r} {overrides}: {detail}"
+            f"player {player.name!r} ({player.source}) does not fit scenario {scenario!r} {overrides}: {exc.detail}"
         ) from None
+    except ckpt.CheckpointError as exc:
+        raise PopulationError(f"player {player.name!r}: {exc}") from None
 
 
 # --- controllers: acting in a match ----------------------------------------------------------------
