@@ -27,6 +27,32 @@ def examples() -> dict[str, str]:
     return dict(found)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def registries_restored():
+    """The examples register names process-wide; restore every registry (and forget the plugin
+    modules, so a later load_plugin registers again) so other test files see the built-ins only."""
+    import comm
+    import marl.algos
+    import marl.hooks
+    import marl.sharing
+    import scenarios
+    from scenarios import registry
+
+    scenarios.list()  # the built-ins register on first use: snapshot them, not an empty registry
+    stores = [marl.algos.ALGORITHMS, comm.GRAPHS, comm.LAYERS, marl.sharing.SCHEMES, registry._REGISTRY]
+    saved = [dict(d) for d in stores]
+    factories = list(marl.hooks.HOOK_FACTORIES)
+    modules = set(sys.modules)
+    yield
+    for store, before in zip(stores, saved):
+        store.clear()
+        store.update(before)
+    marl.hooks.HOOK_FACTORIES[:] = factories
+    for name in set(sys.modules) - modules:
+        if name.startswith("comm_plugin_"):
+            del sys.modules[name]
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("examples")
