@@ -34,7 +34,7 @@ Built-ins: ``none``, ``self`` (self loops only), ``complete``, ``ring``, ``star`
 ``erdos_renyi(p=0.5, seed=0)`` (fixed per (seed, N), symmetric), ``knn(k=4)`` (k nearest other
 alive agents, k clamped to N-1), ``radius(radius=1.0)`` (distance < radius), and
 ``learned(n_agents, sparsity=0.4, tau=1.0, hard=True)`` (``LearnedGraph``: CommFormer-style, k =
-ceil(sparsity*N) incoming edges by Gumbel top-k with straight-through weights in training,
+max(floor(sparsity*N), 1) incoming edges (warns when that is N-1: complete) by Gumbel top-k with straight-through weights in training,
 deterministic top-k at evaluation or once ``freeze()``-d; ``adjacency_probs()``, ``eval_adjacency()``;
 refuses another N). Only ``self`` has self loops: an agent keeps its own state through the block's
 residual.
@@ -66,7 +66,8 @@ Gating
 ------
 ``Gate(obs_dim, hidden=32, init_open=0.9)``; ``g, p = gate(obs [E,N,O], sample=None, decisions=None)``
 gives ``g`` [E,N] in {0,1} (Bernoulli in training, p > 0.5 at eval; straight-through gradient of
-``p``) and ``p`` [E,N]; pass ``gate=g.reshape(-1)`` to the block, add
+``p``) and ``p`` [E,N]; pass ``gate=g.reshape(-1)`` to the block (a receive gate) or keep only the
+edges whose sender's gate is open, weighted by it (``send_gated(edges, g)``: a send gate), add
 ``coef * Gate.communication_cost(p)`` to the loss; ``decisions=`` replays stored hard gates.
 
 Layers
@@ -85,6 +86,12 @@ MessagePassing layer through PyG's explain edge mask (set for the call, cleared 
 reach the learned graph's logits. A decentralized actor: ``h = encoder(obs_i)`` ->
 ``block(h, graph(ctx), gate)`` -> action head; agent i depends only on agents with a path to it
 within ``rounds`` hops.
+
+Methods
+-------
+``comm.methods``: the published schemes as presets of the above (``commnet``, ``ic3net``, ``tarmac``,
+``dgn``, ``commformer``, ``none``): ``method_settings(name) -> {comm.* key: value}``,
+``register_method(name, description, **settings)``, ``method_names()``.
 
 Errors are ``CommError`` (a ``ValueError``), one line each.
 """
@@ -105,11 +112,14 @@ from comm.graphs import (
     validate_edges,
 )
 from comm.layers import LAYERS, MessagePassingBlock, layer_names, make_layer, register_layer
-from comm.learned import Gate, LearnedGraph, straight_through
+from comm.learned import Gate, LearnedGraph, send_gated, straight_through
+from comm.methods import METHODS, CommMethod, method_names, method_settings, register_method
 
 __all__ = [
     "GRAPHS",
     "LAYERS",
+    "METHODS",
+    "CommMethod",
     "CommError",
     "Edges",
     "FixedGraph",
@@ -124,9 +134,13 @@ __all__ = [
     "load_plugin",
     "make_graph",
     "make_layer",
+    "method_names",
+    "method_settings",
     "pairwise_distances",
     "register_graph",
     "register_layer",
+    "register_method",
+    "send_gated",
     "straight_through",
     "unknown_name_message",
     "validate_edges",

@@ -48,6 +48,9 @@ class GraphContext:
     obs: Tensor | None = None  # [E, N, O]
     device: torch.device | str | None = None  # default: the device of the first tensor given, else cpu
     training: bool = False
+    # a stochastic graph's random draws for this step (``Graph.draw``): given, the graph uses them
+    # instead of drawing, so a step can be rebuilt exactly (PPO's update replays the rollout's graph)
+    noise: Tensor | None = None
 
     def __post_init__(self) -> None:
         E, N = self.n_envs, self.n_agents
@@ -71,10 +74,13 @@ def pairwise_distances(positions: Tensor) -> Tensor:
     return (positions[:, :, None, :] - positions[:, None, :, :]).norm(dim=-1)
 
 
-def edge_features(index: Tensor, positions: Tensor) -> Tensor:
-    """``[M, d + 1]``: relative position ``pos[src] - pos[dst]`` and its length, per edge."""
+def edge_features(index: Tensor, positions: Tensor, receivers: Tensor | None = None) -> Tensor:
+    """``[M, d + 1]``: relative position ``pos[src] - pos[dst]`` and its length, per edge.
+    ``receivers`` (default ``positions``) gives the receivers' positions when the senders' differ
+    from them (a delayed or noisy channel carries what the senders shared)."""
     flat = positions.reshape(-1, positions.shape[-1])
-    rel = flat[index[0]] - flat[index[1]]
+    dst = flat if receivers is None else receivers.reshape(-1, receivers.shape[-1])
+    rel = flat[index[0]] - dst[index[1]]
     return torch.cat([rel, rel.norm(dim=-1, keepdim=True)], dim=-1)
 
 
@@ -217,6 +223,12 @@ class Graph(nn.Module):
     def graph_parameters(self) -> list[nn.Parameter]:
         """Parameters of the graph itself (e.g. learned adjacency logits), for their own optimizer."""
         return list(self.parameters())
+
+    def draw(self, ctx: GraphContext) -> Tensor | None:
+        """This step's random draws ``[E, ...]`` for a stochastic graph (None: the graph is
+        deterministic in ``ctx``). ``build`` reads them from ``ctx.noise``; a caller that keeps them
+        can rebuild the same edges later by passing them back."""
+        return None
 
     def forward(self, ctx: GraphContext) -> Edges:
         if (self.needs_positions or self.edge_features) and ctx.positions is None:

@@ -115,10 +115,31 @@ def _transformer(i: int, o: int, e: int, h: int) -> MessagePassing:
     return conv
 
 
+class ReceiverNormGCN(GCNConv):
+    """GCN with each message scaled by 1 / (the receiver's in-degree): ``W mean_j x_j + b``.
+
+    GCN's symmetric normalisation ``1 / sqrt(deg_i deg_j)`` reads the *sender's* degree, so an edge
+    into j that never touches i would change what i receives from j: i's output would depend on
+    agents beyond ``rounds`` hops, which breaks decentralised execution's locality. Normalising by
+    the receiver's own degree keeps i's output a function of its incoming edges only (the same
+    function class as SAGE's mean without its root term)."""
+
+    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
+        super().__init__(in_channels, out_channels, add_self_loops=False, normalize=False, **kwargs)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        dst = edge_index[1]
+        degree = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device).index_add_(
+            0, dst, torch.ones_like(dst, dtype=x.dtype))
+        scale = degree.clamp(min=1.0).reciprocal()[dst]
+        return super().forward(x, edge_index, scale if edge_weight is None else scale * edge_weight)
+
+
 @_builtin("gcn")
 def _gcn(i: int, o: int, e: int, h: int) -> MessagePassing:
-    """GCNConv, symmetric normalisation over the given edges only (no added self loops); no edge features."""
-    return GCNConv(i, o, add_self_loops=False)
+    """GCN normalised by the receiver's in-degree (mean of the messages; no added self loops, no edge
+    features): the symmetric normalisation would make an agent depend on its senders' other edges."""
+    return ReceiverNormGCN(i, o)
 
 
 @_builtin("sage")
@@ -206,6 +227,11 @@ class MessagePassingBlock(nn.Module):
         self.hidden, self.rounds, self.edge_dim, self.residual = hidden, rounds, edge_dim, residual
         self.act = activation
         self.convs = nn.ModuleList(make_layer(layer, hidden, hidden, edge_dim, heads) for _ in range(rounds))
+
+    @property
+    def reads_edge_features(self) -> bool:
+        """Whether the convs take the edges' features (layers without ``edge_attr`` leave them out)."""
+        return any(getattr(conv, "_comm_edge_attr", False) for conv in self.convs)
 
     def forward(self, x: Tensor, edges: Edges, gate: Tensor | None = None) -> Tensor:
         n = x.shape[0]

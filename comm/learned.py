@@ -1,10 +1,13 @@
 """A learned communication graph (CommFormer-style) and a per-agent receive gate.
 
 ``LearnedGraph`` holds adjacency logits ``[N, N]`` (row = receiver, column = sender). Each agent
-keeps ``k = min(max(ceil(sparsity * N), 1), N - 1)`` incoming edges, never itself (an agent keeps
-its own state through the message-passing block's residual):
+keeps ``k = min(max(floor(sparsity * N), 1), N - 1)`` incoming edges (CommFormer's rule), never
+itself (an agent keeps its own state through the message-passing block's residual). When k reaches
+N - 1 the graph is complete and there is nothing to learn: the constructor warns.
 
-- training (``ctx.training`` and not frozen): a Gumbel top-k per receiver and env. Forward: the
+- training (``ctx.training`` and not frozen): a Gumbel top-k per receiver and env. The Gumbel noise
+  is the graph's ``draw``: a caller passes it back as ``ctx.noise`` to rebuild the same edges and
+  weights (the update replays the rollout's graph). Forward: the
   exact top-k edges, each with weight 1.0 exactly; backward: the gradient of the Gumbel-softmax
   relaxation (straight-through), so a loss on the block's output reaches the logits. Only the kept
   edges are returned (an unselected edge would still enter an attention softmax), so the logits get
@@ -17,6 +20,8 @@ its own state through the message-passing block's residual):
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +29,7 @@ from torch import Tensor, nn
 from comm._util import CommError
 from comm.graphs import Edges, Graph, GraphContext, register_graph
 
-__all__ = ["Gate", "LearnedGraph", "straight_through"]
+__all__ = ["Gate", "LearnedGraph", "send_gated", "straight_through"]
 
 
 def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
@@ -34,7 +39,7 @@ def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
 
 @register_graph("learned")
 class LearnedGraph(Graph):
-    """Learnable adjacency logits; k = ceil(sparsity * N) incoming edges per agent (Gumbel top-k)."""
+    """Learnable adjacency logits; k = floor(sparsity * N) (at least 1) incoming edges per agent (Gumbel top-k)."""
 
     def __init__(self, n_agents: int, sparsity: float = 0.4, tau: float = 1.0, hard: bool = True) -> None:
         super().__init__()
@@ -48,12 +53,24 @@ class LearnedGraph(Graph):
         # small random logits: no preferred edge, but no ties for the deterministic top-k either
         self.logits = nn.Parameter(1e-3 * torch.randn(self.n_agents, self.n_agents))
         self.register_buffer("frozen", torch.tensor(False))
+        if self.n_agents > 2 and self.complete:
+            warnings.warn(
+                f"graph 'learned' with n_agents={self.n_agents} and sparsity={self.sparsity} keeps k={self.k} = N-1 "
+                "senders per agent: the graph is complete and nothing is learned; lower comm.sparsity "
+                f"(below {(self.n_agents - 1) / self.n_agents:.2f}) for a sparse graph",
+                stacklevel=2,
+            )
 
     @property
     def k(self) -> int:
-        """Incoming edges per agent (the 1e-9 keeps e.g. 0.3 * 10 = 3.0000000000000004 at 3)."""
+        """Incoming edges per agent (the 1e-9 keeps e.g. 0.3 * 10 = 2.9999999999999996 at 3)."""
         n = self.n_agents
-        return min(max(math.ceil(self.sparsity * n - 1e-9), 1), n - 1)
+        return min(max(math.floor(self.sparsity * n + 1e-9), 1), n - 1)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every agent hears every other one (k = N - 1): then no edge is chosen."""
+        return self.k >= self.n_agents - 1
 
     def graph_parameters(self) -> list[nn.Parameter]:
         return [self.logits]
@@ -84,6 +101,12 @@ class LearnedGraph(Graph):
             adj.scatter_(1, self._masked_logits().detach().topk(self.k, dim=-1).indices, True)
         return adj
 
+    def draw(self, ctx: GraphContext) -> Tensor | None:
+        """Gumbel noise ``[E, N, N]`` while the graph trains; None (deterministic top-k) otherwise."""
+        if not ctx.training or bool(self.frozen) or self.k == 0:
+            return None
+        return -torch.empty(ctx.n_envs, ctx.n_agents, ctx.n_agents, device=ctx.device).exponential_().log()
+
     def build(self, ctx: GraphContext) -> Edges:
         E, N, k = ctx.n_envs, ctx.n_agents, self.k
         if N != self.n_agents:
@@ -95,9 +118,12 @@ class LearnedGraph(Graph):
         if k == 0:
             return Edges.empty(E, N, ctx.device)
         logits = self._masked_logits().to(ctx.device)
-        sample = ctx.training and not bool(self.frozen)
+        gumbel = ctx.noise if ctx.noise is not None else self.draw(ctx)
+        sample = gumbel is not None
         if sample:
-            gumbel = -torch.empty(E, N, N, device=ctx.device).exponential_().log()
+            if tuple(gumbel.shape) != (E, N, N):
+                raise CommError(f"graph 'learned': noise must have shape [E, N, N] = [{E}, {N}, {N}], "
+                                f"got {tuple(gumbel.shape)}")
             scores = (logits + gumbel) / self.tau
         else:
             scores = logits.detach().expand(E, N, N)
@@ -146,3 +172,18 @@ class Gate(nn.Module):
     def communication_cost(p: Tensor) -> Tensor:
         """Mean probability of receiving: add ``coef * cost`` to the loss to make talking pay its way."""
         return p.mean()
+
+
+def send_gated(edges: Edges, gate: Tensor) -> Edges:
+    """The edges whose sender's gate is open (``gate`` [E, N] or [E*N], hard 0/1 with a
+    straight-through gradient), each weighted by that gate: forward, exactly the open senders'
+    messages at weight 1; backward, the gradient of the gate's probability (IC3Net's send gate).
+    Closed senders' edges are removed rather than weighted 0, so an attention or mean aggregation
+    over the remaining messages does not count them."""
+    flat = gate.reshape(-1)
+    if not edges.num_edges:
+        return edges
+    src = edges.index[0]
+    kept = edges.select(flat[src].detach() > 0)
+    weight = flat[kept.index[0]]
+    return replace(kept, weight=weight if kept.weight is None else kept.weight * weight)

@@ -1,16 +1,17 @@
 """The actor's communication step, built from a ``CommConfig``: graph (+ gate) + GNN rounds.
 
-``Communication(x [B,N,H], obs, inputs, previous, replay) -> (x', previous', aux)``: messages flow
+``Communication(x [B,N,H], obs, inputs, carry, replay) -> (x', carry', aux)``: messages flow
 only along the graph's incoming edges, so agent i's output depends on agents with a path to it
-within ``rounds`` hops. State is explicit: the delayed channel's senders' features travel in the
-caller's carry (``previous``), and every stochastic decision comes back in ``aux.replay`` so the
-update can replay it; nothing is written to module attributes during forward.
+within ``rounds`` hops. State is explicit: the delayed channel's senders' features (and positions)
+travel in the caller's carry, and every stochastic decision (the learned graph's Gumbel sample, the
+gates, lost messages, channel noise) comes back in ``aux.replay`` so the update can replay it;
+nothing is written to module attributes during forward.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -35,11 +36,13 @@ class StepAux:
 
     ``edges``: the messages sent (for logging and pictures). ``replay``: the stochastic decisions
     taken, ``[B, ...]`` each; passing them back as ``replay=`` reproduces the step exactly.
-    ``terms``: differentiable by-products a training hook's loss may use (``gate_open_prob``)."""
+    ``terms``: differentiable by-products a training hook's loss may use (``gate_open_prob``).
+    ``edges`` are the messages that arrived (a closed receive gate or a lost message delivers none)."""
 
     edges: comm.Edges | None = None
     replay: dict[str, torch.Tensor] = field(default_factory=dict)
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    message_floats: int = 0  # floats one message carries (the sender's features and any edge features)
 
 
 def graph_options(cfg: CommConfig) -> dict:
@@ -79,6 +82,7 @@ class Communication(nn.Module):
             hidden, rounds=cfg.rounds, layer=cfg.layer, edge_dim=self.graph.edge_dim, heads=cfg.heads,
             residual=cfg.residual, activation=activation,
         )
+        self.hidden = hidden
         self.channel = cfg  # drop / noise / delay settings (comm.channel_*)
 
     @property
@@ -86,44 +90,96 @@ class Communication(nn.Module):
         """Whether messages carry the senders' previous features (the caller keeps them in its carry)."""
         return bool(self.channel.channel_delay)
 
-    def forward(self, x: torch.Tensor, obs: torch.Tensor, inputs: CommInputs, previous: torch.Tensor | None = None,
-                replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None, StepAux]:
-        """``x`` [B, N, H] -> (features after message passing, this step's features for a delayed
-        channel's next step or None, aux). ``previous`` [B, N, H]: last step's features (delay)."""
+    def carry_sizes(self) -> dict[str, int]:
+        """What a delayed channel hands to the next step: the senders' features and, for position
+        edge features, their positions (last dimension of each carried tensor)."""
+        if not self.delayed:
+            return {}
+        sizes = {"comm_previous": self.hidden}
+        if self.graph.edge_features:
+            sizes["comm_previous_pos"] = self.graph.pos_dim
+        return sizes
+
+    def forward(self, x: torch.Tensor, obs: torch.Tensor, inputs: CommInputs, carry: dict | None = None,
+                replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict, StepAux]:
+        """``x`` [B, N, H] -> (features after message passing, the carry for the next step, aux).
+        ``carry`` holds what a delayed channel kept from the previous step (``carry_sizes``);
+        ``replay`` the random draws of an earlier call to take again (graph sample, gates, channel)."""
         B, N, H = x.shape
-        replay = replay or {}
+        replay, carry = replay or {}, carry or {}
         aux = StepAux()
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive,
                                 obs=obs, device=x.device, training=self.training)
+        noise = replay.get("graph_noise")
+        ctx.noise = noise if noise is not None else self.graph.draw(ctx)
+        if ctx.noise is not None:
+            aux.replay["graph_noise"] = ctx.noise
         edges = self.graph(ctx)
         gate = None
         if self.gate is not None:
             g, p = self.gate(obs, decisions=replay.get("gate"))
             aux.replay["gate"], aux.terms["gate_open_prob"] = g.detach(), p
-            gate = g.reshape(-1)
+            if self.channel.gate_side == "send":
+                edges = comm.send_gated(edges, g)
+            else:
+                gate = g.reshape(-1)
+        new_carry = {}
+        if self.delayed:
+            new_carry["comm_previous"] = x.detach()
+            if "comm_previous_pos" in self.carry_sizes() and inputs.positions is not None:
+                new_carry["comm_previous_pos"] = inputs.positions.detach()
         flat = x.reshape(B * N, H)
-        new_previous = x.detach() if self.delayed else None
-        if self.training and not self.channel.channel_in_training:
-            aux.edges = edges
-            return self.block(flat, edges, gate=gate).view(B, N, H), new_previous, aux
-        edges, shared = self._imperfect_channel(edges, flat, previous)
-        aux.edges = edges
-        if shared is flat:
-            return self.block(flat, edges, gate=gate).view(B, N, H), new_previous, aux
+        shared = None
+        if not self.training or self.channel.channel_in_training:
+            edges, shared = self._imperfect_channel(edges, x, inputs, carry, replay, aux)
+        aux.edges = edges if gate is None or not edges.num_edges else edges.select(gate[edges.index[1]] > 0)
+        aux.message_floats = H * self.block.rounds + (self.graph.edge_dim if self.block.reads_edge_features else 0)
+        if shared is None:
+            return self.block(flat, edges, gate=gate).view(B, N, H), new_carry, aux
         # messages are computed from what the senders shared; each agent keeps its own features
+        shared = shared.reshape(B * N, H)
         received = self.block(shared, edges, gate=gate) - (shared if self.block.residual else 0)
-        return (received + (flat if self.block.residual else 0)).view(B, N, H), new_previous, aux
+        return (received + (flat if self.block.residual else 0)).view(B, N, H), new_carry, aux
 
-    def _imperfect_channel(self, edges, x: torch.Tensor, previous: torch.Tensor | None):
-        """Lost messages, noisy and one-step-old sender features (``comm.channel_*``)."""
+    def _imperfect_channel(self, edges, x: torch.Tensor, inputs: CommInputs, carry: dict, replay: dict,
+                           aux: StepAux):
+        """Lost messages, noisy and one-step-old sender features (``comm.channel_*``). Returns the
+        edges that arrive and the senders' shared features (None: the features themselves). Every
+        draw goes into ``aux.replay``, and a draw found in ``replay`` is taken instead of a new one.
+        Position edge features travel through the same channel as the features: the sender's
+        position is delayed and noisy like the rest of its message."""
         ch = self.channel
-        if ch.channel_drop > 0 and edges.num_edges:
-            edges = edges.select(torch.rand(edges.num_edges, device=x.device) >= ch.channel_drop)
-        shared = x
-        if ch.channel_delay and previous is not None:
-            shared = previous.reshape(x.shape)
+        B, N, _ = x.shape
+        if ch.channel_drop > 0:
+            keep = replay.get("channel_keep")
+            if keep is None:  # one draw per (receiver, sender) pair: a fixed shape whatever the graph
+                keep = torch.rand(B, N, N, device=x.device) >= ch.channel_drop
+            aux.replay["channel_keep"] = keep
+            if edges.num_edges:
+                src, dst = edges.index
+                edges = edges.select(keep[dst // N, dst % N, src % N])
+        shared = None
+        if ch.channel_delay and "comm_previous" in carry:
+            shared = carry["comm_previous"].reshape(x.shape)
         if ch.channel_noise > 0:
-            shared = shared + ch.channel_noise * torch.randn_like(shared)
+            noise = replay.get("channel_noise")
+            if noise is None:
+                noise = ch.channel_noise * torch.randn_like(x)
+            aux.replay["channel_noise"] = noise
+            shared = (x if shared is None else shared) + noise
+        positions = inputs.positions
+        if self.graph.edge_features and edges.attr is not None and positions is not None:
+            sent = positions
+            if ch.channel_delay and "comm_previous_pos" in carry:
+                sent = carry["comm_previous_pos"].reshape(positions.shape)
+            if ch.channel_noise > 0:
+                pos_noise = replay.get("channel_pos_noise")
+                if pos_noise is None:
+                    pos_noise = ch.channel_noise * torch.randn_like(positions)
+                aux.replay["channel_pos_noise"] = pos_noise
+                sent = sent + pos_noise
+            if sent is not positions:
+                edges = replace(edges, attr=comm.edge_features(edges.index, sent, receivers=positions))
         return edges, shared
 
     def graph_parameters(self) -> list[nn.Parameter]:

@@ -101,6 +101,7 @@ class CommConfig:
     ``seed``, ``sparsity``) go to the graphs that accept them; ``options`` to a user's graph."""
 
     graph: str = "none"
+    method: str = ""  # a published scheme as a preset of the keys below (comm/methods.py); keys set here win
     layer: str = "gat"
     rounds: int = 1
     heads: int = 4
@@ -110,11 +111,12 @@ class CommConfig:
     radius: float = 1.0  # radius: sensing radius
     p: float = 0.5  # erdos_renyi: edge probability
     seed: int = 0  # erdos_renyi: graph seed
-    sparsity: float = 0.4  # learned: k = ceil(sparsity * N) incoming edges per agent
+    sparsity: float = 0.4  # learned: k = max(floor(sparsity * N), 1) incoming edges per agent
     graph_lr: float = 1e-4  # learned: the graph's own optimizer
     graph_every: int = 2  # learned: every graph_every-th PPO epoch updates the graph, the others the policy
     freeze_graph_at: float = 1.0  # learned: freeze the graph after this fraction of total_steps
-    gating: bool = False  # per-agent gate: does the agent receive messages this step
+    gating: bool = False  # per-agent gate: does the agent receive (or send, gate_side=send) messages this step
+    gate_side: str = "receive"  # receive | send (IC3Net: an agent decides whether it talks)
     gate_cost: float = 0.01  # penalty on the mean gate-open probability
     options: dict = field(default_factory=dict)  # extra options for a user's graph
     # an imperfect channel, applied at evaluation (and in training with channel_in_training):
@@ -125,6 +127,11 @@ class CommConfig:
 
     def validate(self) -> None:
         _positive(self, "rounds", "heads", "graph_lr", "graph_every")
+        if self.graph_every < 2:
+            raise ConfigError(
+                f"comm.graph_every must be >= 2 (got {self.graph_every}): every graph_every-th epoch trains only the "
+                "learned graph, so 1 would leave the actor and critic untrained"
+            )
         if not 0.0 <= self.channel_drop <= 1.0:
             raise ConfigError(f"comm.channel_drop must be in [0, 1] (got {self.channel_drop})")
         if not self.channel_noise >= 0:
@@ -138,6 +145,8 @@ class CommConfig:
                 raise ConfigError(f"comm.{key} must be in [0, 1] (got {getattr(self, key)})")
         if not self.gate_cost >= 0:
             raise ConfigError(f"comm.gate_cost must be >= 0 (got {self.gate_cost})")
+        if self.gate_side not in ("receive", "send"):
+            raise ConfigError(f"comm.gate_side must be receive or send (got {self.gate_side!r})")
 
     @property
     def enabled(self) -> bool:
@@ -428,6 +437,7 @@ def build_config(data: dict) -> TrainConfig:
         keys = [f"ppo.{k} -> algo.{k}" for k in data["ppo"]] if isinstance(data["ppo"], dict) else []
         raise ConfigError(f"the ppo section is now algo (PPO's options belong to algo=mappo|ippo|happo): "
                           f"{', '.join(keys) or 'use algo.KEY=...'}")
+    data = _with_comm_method(data)
     config_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     scenario_name = data.get("scenario", TrainConfig.scenario)
     extra = {k: data.pop(k) for k in list(data) if k not in config_keys}
@@ -461,6 +471,20 @@ def build_config(data: dict) -> TrainConfig:
 
     algorithm_class(cfg.algo.name).check_config(cfg)
     return cfg
+
+
+def _with_comm_method(data: dict) -> dict:
+    """``comm.method=NAME``: the method's preset under the comm keys the user set (theirs win)."""
+    import comm
+
+    section = data.get("comm")
+    if not isinstance(section, dict) or not section.get("method"):
+        return data
+    try:
+        preset = comm.method_settings(str(section["method"]))
+    except comm.CommError as exc:
+        raise ConfigError(str(exc)) from None
+    return {**data, "comm": {**preset, **section}}
 
 
 def load_plugins(paths) -> None:

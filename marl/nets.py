@@ -142,13 +142,17 @@ class Actor(nn.Module):
     def recurrent(self) -> bool:
         return self.gru is not None
 
+    def carry_sizes(self) -> dict[str, int]:
+        """Every carried tensor's name and last dimension."""
+        sizes = {"h": self.hidden} if self.recurrent else {}
+        return sizes | (self.comm.carry_sizes() if self.comm is not None else {})
+
     def carry_keys(self) -> tuple[str, ...]:
-        return (("h",) if self.recurrent else ()) + (("comm_previous",) if self.comm is not None and self.comm.delayed
-                                                     else ())
+        return tuple(self.carry_sizes())
 
     def initial_carry(self, batch_shape: tuple[int, ...], device=None) -> Carry:
         """Zeros for every carried tensor; ``batch_shape`` is ``(E, N)``."""
-        return {k: torch.zeros(*batch_shape, self.hidden, device=device) for k in self.carry_keys()}
+        return {k: torch.zeros(*batch_shape, size, device=device) for k, size in self.carry_sizes().items()}
 
     @staticmethod
     def reset_carry(carry: Carry, starts: torch.Tensor) -> Carry:
@@ -168,10 +172,8 @@ class Actor(nn.Module):
         aux = StepAux()
         x = self.body(with_ids(obs, self.ids))
         if self.comm is not None:
-            x, previous, aux = self.comm(x, obs, inputs if inputs is not None else CommInputs(),
-                                         carry.get("comm_previous"), replay)
-            if previous is not None:
-                new["comm_previous"] = previous
+            x, comm_carry, aux = self.comm(x, obs, inputs if inputs is not None else CommInputs(), carry, replay)
+            new.update(comm_carry)
         if self.gru is not None:
             h = carry.get("h")
             h = torch.zeros_like(x) if h is None else h.view(x.shape)
@@ -296,8 +298,14 @@ class GraphCritic(Critic):
         self.out = nn.Sequential(mlp(2 * hidden, hidden, 1, activation, sharing=sharing), head(hidden, 1, 1.0, sharing))
 
     def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
+        """``obs`` [..., N, O] (a recurrent actor's update passes [T, E, N, O]) -> values [..., 1, N]."""
         inputs = inputs if inputs is not None else CommInputs()
-        B, N, _ = obs.shape
+        lead, (N, _) = obs.shape[:-2], obs.shape[-2:]
+        if len(lead) != 1:  # the graph batches envs along one axis
+            flat = lambda x, k: None if x is None else x.reshape(-1, *x.shape[x.dim() - k:])  # noqa: E731
+            v = self.members(flat(obs, 2), None, CommInputs(flat(inputs.positions, 2), flat(inputs.alive, 1)))
+            return v.view(*lead, 1, N)
+        B = lead[0]
         x = self.encoder(with_ids(obs, self.ids))
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive, obs=obs,
                                 device=obs.device, training=self.training)

@@ -90,6 +90,7 @@ class Minibatch:
     positions: torch.Tensor | None = None  # [B..., N, d] for graphs built from the scene
     replay: dict = field(default_factory=dict)  # the actor's stochastic decisions, [B..., ...] each
     carry: dict = field(default_factory=dict)  # the carry each step started from, [B..., N, ...] each
+    old_members: torch.Tensor | None = None  # a critic ensemble's own old predictions, normalised, [B..., K, N]
 
     def select(self, pick) -> "Minibatch":
         """The minibatch with ``pick`` applied to every tensor (and to those in the dicts)."""
@@ -105,10 +106,13 @@ class Minibatch:
 
 def value_loss(values: torch.Tensor, mb: Minibatch, cfg) -> torch.Tensor:
     """Half the squared error to the returns; with ``value_clip`` the larger of it and the error of
-    the prediction clipped to within ``value_clip`` of the old one."""
+    the prediction clipped to within ``value_clip`` of the old one. ``values`` [K, B..., N] (an
+    ensemble) clips each member around its own old prediction, not the members' mean: a member away
+    from the mean would otherwise get no gradient towards a target beyond it."""
     value_err = (values - mb.returns) ** 2
     if cfg.value_clip > 0:
-        clipped = mb.old_values + (values - mb.old_values).clamp(-cfg.value_clip, cfg.value_clip)
+        old = mb.old_values if mb.old_members is None else mb.old_members.movedim(-2, 0)
+        clipped = old + (values - old).clamp(-cfg.value_clip, cfg.value_clip)
         value_err = torch.max(value_err, (clipped - mb.returns) ** 2)
     return 0.5 * masked_mean(value_err, mb.mask)
 

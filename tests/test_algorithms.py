@@ -27,6 +27,18 @@ FEATURES = {
     "delay in training": {"comm": {"graph": "complete", "channel_delay": True, "channel_in_training": True}},
     "gru+delay": {"actor": {"recurrent": True},
                   "comm": {"graph": "complete", "channel_delay": True, "channel_in_training": True}},
+    "learned graph": {"comm": {"graph": "learned", "layer": "transformer"}},
+    "ic3net (send gate)": {"comm": {"method": "ic3net"}},
+    "gru+dgn": {"actor": {"recurrent": True}, "comm": {"method": "dgn", "k": 2}},
+    "gru+learned graph": {"actor": {"recurrent": True}, "comm": {"graph": "learned"}},
+    "drop+noise in training": {"comm": {"graph": "complete", "channel_drop": 0.3, "channel_noise": 0.5,
+                                        "channel_in_training": True}},
+    "knn edges, every channel fault": {"comm": {"graph": "knn", "k": 2, "channel_drop": 0.3, "channel_noise": 0.5,
+                                                "channel_delay": True, "channel_in_training": True}},
+    "gru+gate+every channel fault": {"actor": {"recurrent": True},
+                                     "comm": {"graph": "radius", "gating": True, "channel_drop": 0.3,
+                                              "channel_noise": 0.5, "channel_delay": True,
+                                              "channel_in_training": True}},
 }
 
 
@@ -64,28 +76,68 @@ def test_replaying_the_rollout_gives_ratio_one_at_identical_parameters(algo, fea
     """The update's forward pass sees exactly what the rollout saw: stored gate decisions, the
     carry each step started from (delayed channel) or the carry before the rollout (GRU)."""
     _, a, ro = _setup(algo, FEATURES[feature], sharing="none" if algo == "happo" else "full")
-    data, _, _ = a.prepare(ro)
+    data, _ = a.prepare(ro)
     mb, env_idx = next(iter(a.minibatches(data, ro)))  # the whole rollout, as the update sees it
     with torch.no_grad():
         params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, env_idx)
         logp, _ = a.actor.log_prob_entropy(params, mb.actions)
-    if FEATURES[feature].get("comm", {}).get("gating"):
+    if FEATURES[feature].get("comm", {}).get("gating") or "gate" in feature:
         assert 0 < ro.replay["gate"].mean() < 1, "the gates must have sampled both decisions"
     assert (logp - mb.old_logp).abs().max() < 1e-4
     stats = a.update(ro, Progress(0, 1000))
     assert stats["clip_frac"] == 0.0 and abs(stats["approx_kl"]) < 1e-5
 
 
-def test_resampling_instead_of_replaying_would_be_caught():
-    """The same check fails when the gates are drawn again: the test above has teeth."""
-    _, a, ro = _setup("mappo", FEATURES["gate"])
-    data, _, _ = a.prepare(ro)
-    data.replay = {}
+@pytest.mark.parametrize("feature, dropped", [
+    ("gate", {"gate"}), ("learned graph", {"graph_noise"}), ("drop+noise in training", {"channel_keep"}),
+    ("drop+noise in training", {"channel_noise"}), ("knn edges, every channel fault", {"channel_pos_noise"}),
+])
+def test_resampling_instead_of_replaying_would_be_caught(feature, dropped):
+    """The same check fails when one kind of decision is drawn again: the test above has teeth
+    (before the fix, the learned graph and the channel were redrawn in the update: clip_frac 0.26
+    and 0.33 at identical parameters)."""
+    _, a, ro = _setup("mappo", FEATURES[feature])
+    data, _ = a.prepare(ro)
+    assert dropped <= set(data.replay), sorted(data.replay)
+    data.replay = {k: v for k, v in data.replay.items() if k not in dropped}
     mb, _ = next(iter(a.minibatches(data, ro)))
     with torch.no_grad():
         params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, None)
         logp, _ = a.actor.log_prob_entropy(params, mb.actions)
     assert (logp - mb.old_logp).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("feature", ["delay in training", "knn edges, every channel fault"])
+def test_the_update_sees_the_delay_and_leaves_the_next_rollouts_carry_alone(feature):
+    """A delayed channel is in effect in the update (the stored previous features matter), and the
+    update does not touch the carry the next rollout starts from."""
+    cfg = build_config({"scenario": "mpe/simple_spread", "algo": {"name": "mappo", "epochs": 2}, "num_envs": 3,
+                        "actor": {"hidden": 16}, "critic": {"hidden": 16}, **FEATURES[feature]})
+    env = VectorEnv(scenarios.make(cfg.scenario), 3, seed=0)
+    torch.manual_seed(0)
+    a = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    collector = Collector(env, a, 10, torch.device("cpu"))
+    ro = collector.collect()
+    data, _ = a.prepare(ro)
+    data.carry = {k: torch.zeros_like(v) for k, v in data.carry.items()}  # as if nothing was delayed
+    mb, _ = next(iter(a.minibatches(data, ro)))
+    with torch.no_grad():
+        params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, None)
+        logp, _ = a.actor.log_prob_entropy(params, mb.actions)
+    assert (logp - mb.old_logp).abs().max() > 1e-4
+    carry = {k: v.clone() for k, v in collector.carry.items()}
+    assert set(carry) >= {"comm_previous"}
+    a.update(ro, Progress(0, 1000))
+    assert all(torch.equal(carry[k], collector.carry[k]) for k in carry)
+    env.close()
+
+
+def test_the_actors_gradient_clip_leaves_the_learned_graph_out():
+    """The graph's logits have their own optimizer and clip; the actor's norm is over its own weights."""
+    _, a, _ = _setup("mappo", FEATURES["learned graph"])
+    logits = a.actor.comm.graph.logits
+    assert all(p is not logits for p in a.actor_params)
+    assert any(p is logits for group in a.hooks[0].opt.param_groups for p in group["params"])
 
 
 def test_agent_adam_moves_only_the_agents_own_slice():

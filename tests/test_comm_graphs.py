@@ -4,6 +4,7 @@ learned graph and the gate. Fast: no training."""
 from __future__ import annotations
 
 import math
+import warnings
 import textwrap
 
 import pytest
@@ -404,11 +405,16 @@ def test_edges_from_adjacency_round_trip_and_weights():
 
 
 @pytest.mark.parametrize("N, sparsity, k",
-                         [(1, 0.4, 0), (2, 0.4, 1), (3, 0.4, 2), (5, 0.4, 2), (10, 0.3, 3), (10, 1.0, 9)])
+                         [(1, 0.4, 0), (2, 0.4, 1), (3, 0.4, 1), (5, 0.4, 2), (6, 0.5, 3), (10, 0.3, 3), (10, 0.29, 2),
+                          (4, 0.1, 1), (10, 1.0, 9)])
 def test_learned_graph_keeps_exactly_k_incoming_edges(N, sparsity, k):
+    """CommFormer's k = max(floor(sparsity * N), 1), at most N - 1: at N=3 and the default 0.4 one
+    sender per agent (ceil gave 2 = N - 1, the complete graph, so nothing was learned)."""
     torch.manual_seed(0)
-    graph = make_graph("learned", n_agents=N, sparsity=sparsity)
-    assert graph.k == k == (min(max(math.ceil(round(sparsity * N, 9)), 1), N - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (10, 1.0): complete, and it says so (tested below)
+        graph = make_graph("learned", n_agents=N, sparsity=sparsity)
+    assert graph.k == k == (min(max(math.floor(round(sparsity * N, 9)), 1), N - 1))
     for training in (True, False):
         ctx = GraphContext(6, N, training=training)
         edges = graph(ctx)
@@ -421,6 +427,31 @@ def test_learned_graph_keeps_exactly_k_incoming_edges(N, sparsity, k):
             assert edges.weight.requires_grad
         else:
             assert edges.weight is None
+
+
+def test_a_learned_graph_that_is_complete_says_so():
+    with pytest.warns(UserWarning, match=r"k=4 = N-1 .*complete and nothing is learned; lower comm.sparsity"):
+        make_graph("learned", n_agents=5, sparsity=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not make_graph("learned", n_agents=5, sparsity=0.4).complete  # k = 2 < 4: silent
+
+
+def test_learned_graph_rebuilds_the_same_sample_from_its_noise():
+    """The Gumbel draw is the graph's ``draw``: passed back as ``ctx.noise`` it gives the same
+    edges and weights, which is how the update replays the rollout's graph."""
+    torch.manual_seed(3)
+    graph = make_graph("learned", n_agents=6, sparsity=0.5)
+    ctx = GraphContext(16, 6, training=True)
+    noise = graph.draw(ctx)
+    assert noise.shape == (16, 6, 6) and graph.draw(GraphContext(16, 6, training=False)) is None
+    first = graph(GraphContext(16, 6, training=True, noise=noise))
+    again = graph(GraphContext(16, 6, training=True, noise=noise.clone()))
+    fresh = graph(GraphContext(16, 6, training=True))
+    assert torch.equal(first.index, again.index) and torch.equal(first.weight, again.weight)
+    assert not torch.equal(first.to_dense(), fresh.to_dense())
+    with pytest.raises(CommError, match=r"noise must have shape \[E, N, N\] = \[16, 6, 6\], got \(16, 6\)"):
+        graph(GraphContext(16, 6, training=True, noise=noise[..., 0]))
 
 
 def test_learned_graph_is_deterministic_at_eval_and_samples_in_training():

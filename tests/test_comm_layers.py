@@ -217,3 +217,20 @@ def test_block_rejects_mismatched_nodes_and_gates():
         block(x[:-1], edges)
     with pytest.raises(CommError, match="gate"):
         block(x, edges, gate=torch.ones(5))
+
+
+@pytest.mark.parametrize("layer", LAYERS + [MeanMessages])
+def test_an_edge_that_does_not_touch_an_agent_leaves_its_output_alone(layer):
+    """With one round, agent 0's output depends on its incoming edges only. GCN's symmetric
+    normalisation read the sender's degree, so an extra edge 2 -> 1 changed what 0 receives from 1
+    (by 0.55 in the review's reproducer); `gcn` now normalises by the receiver's degree."""
+    N = 4
+    adj = torch.zeros(1, N, N, dtype=torch.bool)
+    adj[0, 0, 1] = adj[0, 1, 3] = True  # 1 -> 0 and 3 -> 1 (adj[e, dst, src])
+    more = adj.clone()
+    more[0, 1, 2] = True  # and 2 -> 1: touches agent 1, not agent 0
+    block = _block(layer, rounds=1)
+    x = torch.randn(N, H)
+    base, changed = block(x, Edges.from_adjacency(adj)), block(x, Edges.from_adjacency(more))
+    assert torch.equal(base[0], changed[0])
+    assert not torch.equal(base[1], changed[1])

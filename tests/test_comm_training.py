@@ -161,6 +161,47 @@ def test_imperfect_channel_changes_messages_only_at_evaluation():
     assert not torch.allclose(delayed, fresh)
 
 
+@pytest.mark.parametrize("fault", [{"channel_delay": True}, {"channel_noise": 0.5}])
+def test_position_edge_features_travel_through_the_imperfect_channel(fault):
+    """A sender's position in the edge features is part of its message: delayed, it is last step's
+    position; noisy, it is perturbed. Before the fix both were exact, so robustness results for
+    layers with edge features were overstated."""
+    from marl.config import CommConfig
+
+    torch.manual_seed(0)
+    cfg = build_config({"comm": {"graph": "knn", "k": 2, "channel_in_training": True, **fault}, "num_envs": 2})
+    env = VectorEnv(scenarios.make("mpe/simple_spread", n_agents=4), 2, seed=0)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    gen = torch.Generator().manual_seed(1)
+    env.reset()
+    first = env.step(env.random_actions(gen))  # (MPE moves nobody on the first step from rest)
+    second = env.step(env.random_actions(gen))
+    env.close()
+    assert not torch.allclose(first.positions, second.positions)
+    actor = learner.actor.train()
+    _, carry, _ = actor(first.obs, actor.initial_carry((2, 4)), CommInputs(first.positions, first.alive))
+    _, _, aux = actor(second.obs, carry, CommInputs(second.positions, second.alive))
+    graph = actor.comm.graph
+    comm_edges = aux.edges
+    from comm import edge_features
+    exact = edge_features(comm_edges.index, second.positions)
+    assert comm_edges.attr.shape == exact.shape and not torch.allclose(comm_edges.attr, exact)
+    if fault.get("channel_delay"):  # sender at its previous position, receiver where it is now
+        expected = edge_features(comm_edges.index, first.positions, receivers=second.positions)
+        torch.testing.assert_close(comm_edges.attr, expected)
+    actor.comm.channel = CommConfig(graph="knn", k=2)  # a perfect channel: exact features
+    _, _, aux = actor(second.obs, carry, CommInputs(second.positions, second.alive))
+    assert graph is actor.comm.graph and torch.equal(aux.edges.attr, edge_features(aux.edges.index, second.positions))
+
+
+def test_graph_every_one_is_rejected():
+    """Every epoch would be a graph epoch: the actor and critic would never train."""
+    from marl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^comm.graph_every must be >= 2 \(got 1\): .*actor and critic untrained"):
+        build_config({"comm": {"graph": "learned", "graph_every": 1}})
+
+
 def test_zero_shot_eval_at_more_agents_with_edges_in_the_gif(tmp_path):
     import json
 

@@ -12,12 +12,12 @@ import torch
 import scenarios
 from envs import Layout, VectorEnv
 from marl.algos import EnvInfo, Progress, make_algorithm
-from marl.algos.ppo import PPO
+from marl.algos.ppo import PPO, explained_variance
 from marl.collector import Collector
 from marl.communication import CommInputs
 from marl.config import build_config
 from marl.nets import Actor, IndependentCritic
-from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss
+from marl.ppo import Minibatch, ValueNorm, gae, masked_mean, ppo_loss, value_loss
 from marl.rollout import Rollout
 
 # ---- GAE -------------------------------------------------------------------------------------
@@ -436,3 +436,89 @@ def test_recurrent_learner_update_runs_on_sequences():
     torch.testing.assert_close(logp, ro.logp, rtol=1e-5, atol=1e-5)
     stats = _update(learner, ro)
     assert np.isfinite(stats["policy_loss"])
+
+
+# ---- review fixes: ensembles, terminated-and-truncated, the graph critic under a GRU ----------
+
+
+def test_an_ensemble_members_value_clip_is_centred_on_its_own_old_prediction():
+    """Member 0 predicted 1.0, the members' mean was 0.5, the target is 2.0: centred on the mean,
+    the clip (0.2) held member 0 at 0.7 and its gradient towards the target was zero."""
+    cfg = build_config({}).algo
+    values = torch.tensor([[[1.0]], [[0.0]]], requires_grad=True)  # [K=2, B=1, N=1]
+    mb = Minibatch(obs=None, state=None, actions=None, old_logp=None, old_values=torch.tensor([[0.5]]),
+                   advantages=None, returns=torch.tensor([[2.0]]), mask=torch.ones(1, 1),
+                   old_members=torch.tensor([[[1.0], [0.0]]]))  # [B=1, K=2, N=1]
+    value_loss(values, mb, cfg).backward()
+    assert values.grad[0, 0, 0] < 0  # member 0 is pulled up towards 2.0
+    mb.old_members = None  # the old behaviour: both centred on the mean
+    values.grad = None
+    value_loss(values, mb, cfg).backward()
+    assert values.grad[0, 0, 0] == 0
+
+
+def test_an_ensembles_first_update_clips_nothing():
+    """At the first forward pass each member equals its own old prediction, so the clipped and the
+    plain value loss agree (they did not when the clip was centred on the mean)."""
+    torch.manual_seed(0)
+    data = {"scenario": "mpe/simple_spread", "num_envs": 2, "critic": {"ensemble": 3, "sharing": "masks"},
+            "algo": {"epochs": 1, "value_clip": 0.2}}
+    env = VectorEnv(scenarios.make("mpe/simple_spread"), 2, seed=0)
+    learner = make_algorithm(build_config(data), EnvInfo.from_env(env, "mpe/simple_spread"))
+    ro = Collector(env, learner, 10, torch.device("cpu")).collect()
+    env.close()
+    assert ro.old_members.shape == (10, 2, 3, 3)  # [T, E, K, N]
+    before = copy.deepcopy(learner)
+    stats = _update(learner, ro)
+    with torch.no_grad():
+        data_mb, _ = before.prepare(ro)
+        members = before.critic.members(ro.obs, ro.state).movedim(-2, 0)
+        expected = 0.5 * masked_mean((members - data_mb.returns) ** 2, data_mb.mask)
+    assert stats["value_loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_terminated_and_truncated_on_one_step_is_not_bootstrapped():
+    """Gymnasium allows both flags at once (pistonball sets them independently): only
+    ``truncated & ~terminated`` bootstraps, in the step's hook and in next_values."""
+    torch.manual_seed(0)
+    cfg = build_config({"scenario": "debug/scripted", "num_envs": 1})
+    env = VectorEnv(scenarios.make("debug/scripted"), 1, seed=0)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    out = env.step(torch.zeros(1, 2, dtype=torch.long))
+    env.close()
+    both = torch.tensor([[True, False]])
+    out.terminated, out.truncated = both.clone(), torch.ones(1, 2, dtype=torch.bool)
+    out.final_obs, out.final_state = out.obs, out.state
+    ro = _rollout(T=1, E=1, N=2)
+    learner.on_step(ro, 0, out)
+    assert ro.bootstrap[0, 0, 0] == 0 and ro.bootstrap[0, 0, 1] != 0
+    ro.terminated[0], ro.truncated[0] = both, torch.ones(1, 2, dtype=torch.bool)
+    nv = _next_values(ro, torch.full((1, 2), 5.0))
+    assert nv[0, 0, 0] == 0 and nv[0, 0, 1] == ro.bootstrap[0, 0, 1]
+
+
+def test_a_recurrent_actor_trains_with_the_graph_critic():
+    """The update hands the graph critic whole sequences [T, E, N, O]; it batched only [B, N, O]."""
+    torch.manual_seed(0)
+    cfg = build_config({"scenario": "mpe/simple_spread", "num_envs": 2, "critic": {"name": "graph"},
+                        "actor": {"recurrent": True, "hidden": 16}, "algo": {"epochs": 1, "minibatches": 2}})
+    env = VectorEnv(scenarios.make("mpe/simple_spread"), 2, seed=0)
+    learner = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    ro = Collector(env, learner, 8, torch.device("cpu")).collect()
+    env.close()
+    stats = _update(learner, ro)
+    assert np.isfinite(stats["value_loss"]) and np.isfinite(stats["explained_variance"])
+
+
+def test_explained_variance_is_measured_in_the_returns_units():
+    """Returns and predictions in one set of units: before the fix the returns were normalised by
+    the updated statistics and the predictions by the old ones."""
+    learner, ro, _ = _fresh_learner_rollout(epochs=1)
+    data, explained = learner.prepare(ro)
+    cfg = learner.cfg.algo
+    _, returns = gae(ro.rewards, ro.values, learner.next_values(ro), ro.ended, cfg.gamma, cfg.gae_lambda)
+    assert explained == pytest.approx(explained_variance(returns, ro.values, ro.alive.float()))
+    # whatever the normaliser's statistics were before the update (the old code's answer moved with them)
+    learner.value_norm.mean.fill_(3.0)
+    learner.value_norm.std.fill_(0.1)
+    assert learner.prepare(ro)[1] == pytest.approx(explained)

@@ -21,7 +21,7 @@ from torch import nn
 
 from marl import sharing
 from marl.algos import register_algorithm
-from marl.algos.ppo import PPO, Averages, PPOConfig, explained_variance
+from marl.algos.ppo import PPO, Averages, PPOConfig
 from marl.communication import CommInputs
 from marl.guards import check_grad, check_loss
 from marl.hooks import param_groups
@@ -90,7 +90,7 @@ class HAPPO(PPO):
         cfg = self.cfg.algo
         if cfg.lr_anneal:
             self.set_lr_fraction(1.0 - progress.fraction)
-        data, returns, old_values = self.prepare(ro)
+        data, explained = self.prepare(ro)
         adv = data.advantages
         if cfg.team_advantage:
             adv = (masked_mean_over_agents(adv, data.mask)).expand_as(adv)
@@ -114,7 +114,7 @@ class HAPPO(PPO):
             for b, (mb, _) in enumerate(self.minibatches(data, ro)):
                 totals.add(self.critic_step(mb, epoch, b))
         out = totals.means()
-        out["explained_variance"] = explained_variance(returns, old_values, data.mask)
+        out["explained_variance"] = explained
         out["happo_factor_std"] = float(factor[data.mask.amax(-1, keepdim=True) > 0].std())
         return out
 

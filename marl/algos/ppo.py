@@ -95,7 +95,15 @@ class PPO(Algorithm):
         # less than T small ones
         flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
         positions = ro.positions if "positions" in ro else None
-        values = self.value(flat(ro.obs), flat(ro.state), CommInputs(flat(positions), flat(ro.alive)))
+        inputs = CommInputs(flat(positions), flat(ro.alive))
+        if self.critic.ensemble == 1:
+            values = self.value(flat(ro.obs), flat(ro.state), inputs)
+        else:  # each member's own prediction is the centre of its value clip
+            with torch.no_grad():
+                members = self.critic.members(flat(ro.obs), flat(ro.state), inputs)  # [T*E, K, N]
+            ro.data["old_members"] = members.view(ro.T, ro.n_envs, *members.shape[-2:])
+            values = members.mean(-2)
+            values = self.value_norm.denormalize(values) if self.value_norm is not None else values
         ro.data["values"] = values.view(ro.rewards.shape)
         ro.final["last_values"] = self.value(last.obs, last.state, CommInputs(last.positions, last.alive))
 
@@ -111,7 +119,7 @@ class PPO(Algorithm):
         cfg = self.cfg.algo
         if cfg.lr_anneal:
             self.set_lr_fraction(1.0 - progress.fraction)
-        data, returns, old_values = self.prepare(ro)
+        data, explained = self.prepare(ro)
         totals = Averages()
         for epoch in range(cfg.epochs):
             # a hook may own this gradient step (the learned graph's bi-level epochs)
@@ -124,7 +132,7 @@ class PPO(Algorithm):
                 self.backward_and_step(loss, stats, epoch, b, owner, lambda: self.step_networks(epoch, b))
                 totals.add(stats)
         out = totals.means()
-        out["explained_variance"] = explained_variance(returns, old_values, data.mask)
+        out["explained_variance"] = explained
         return out
 
     def backward_and_step(self, loss, stats: dict, epoch: int, minibatch: int, owner, step) -> None:
@@ -136,11 +144,13 @@ class PPO(Algorithm):
         loss.backward()
         stats.update(owner.step(epoch, minibatch) if owner is not None else step())
 
-    def prepare(self, ro) -> tuple[Minibatch, torch.Tensor, torch.Tensor]:
-        """Advantages and (normalised) returns for the whole rollout, as one Minibatch."""
+    def prepare(self, ro) -> tuple[Minibatch, float]:
+        """Advantages and (normalised) returns for the whole rollout, as one Minibatch, and how much
+        of the returns' variance the rollout's values explained (both in the returns' own units)."""
         cfg = self.cfg.algo
         adv, returns = gae(ro.rewards, ro.values, self.next_values(ro), ro.ended, cfg.gamma, cfg.gae_lambda)
         mask = ro.alive.float()
+        explained = explained_variance(returns, ro.values, mask)
         old_values = ro.values
         if self.value_norm is not None:
             # old values in the normaliser's units they were predicted in, so the value clip is
@@ -154,8 +164,8 @@ class PPO(Algorithm):
             adv = (adv - mean) / (std + 1e-8)
         positions = ro.positions if "positions" in ro else None
         data = Minibatch(ro.obs, ro.state, ro.actions, ro.logp, old_values, adv, returns, mask, positions,
-                         ro.replay, ro.carry)
-        return data, returns, old_values
+                         ro.replay, ro.carry, ro.old_members if "old_members" in ro else None)
+        return data, explained
 
     def minibatches(self, data: Minibatch, ro, whole: bool = False):
         """This epoch's minibatches: whole sequences of a subset of envs for a recurrent actor,
