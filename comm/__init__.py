@@ -34,8 +34,9 @@ Built-ins: ``none``, ``self`` (self loops only), ``complete``, ``ring``, ``star`
 ``erdos_renyi(p=0.5, seed=0)`` (fixed per (seed, N), symmetric), ``knn(k=4)`` (k nearest other
 alive agents, k clamped to N-1), ``radius(radius=1.0)`` (distance < radius), and
 ``learned(n_agents, sparsity=0.4, tau=1.0, hard=True)`` (``LearnedGraph``: CommFormer-style, k =
-max(floor(sparsity*N), 1) incoming edges (warns when that is N-1: complete) by Gumbel top-k with straight-through weights in training,
-deterministic top-k at evaluation or once ``freeze()``-d; ``adjacency_probs()``, ``eval_adjacency()``;
+max(floor(sparsity*N), 1) incoming edges (it warns when that is N-1, the complete graph) by Gumbel
+top-k with straight-through weights in training (its noise is ``draw(ctx)``, replayed via
+``GraphContext(noise=...)``), deterministic top-k at evaluation or once ``freeze()``-d; ``adjacency_probs()``, ``eval_adjacency()``;
 refuses another N). Only ``self`` has self loops: an agent keeps its own state through the block's
 residual.
 

@@ -4,8 +4,8 @@ learned graph and the gate. Fast: no training."""
 from __future__ import annotations
 
 import math
-import warnings
 import textwrap
+import warnings
 
 import pytest
 import torch
