@@ -36,9 +36,9 @@ alive agents, k clamped to N-1), ``radius(radius=1.0)`` (distance < radius), and
 ``learned(n_agents, sparsity=0.4, tau=1.0, hard=True)`` (``LearnedGraph``: CommFormer-style, k =
 max(floor(sparsity*N), 1) incoming edges (it warns when that is N-1, the complete graph) by Gumbel
 top-k with straight-through weights in training (its noise is ``draw(ctx)``, replayed via
-``GraphContext(noise=...)``), deterministic top-k at evaluation or once ``freeze()``-d; ``adjacency_probs()``, ``eval_adjacency()``;
-refuses another N). Only ``self`` has self loops: an agent keeps its own state through the block's
-residual.
+``GraphContext(noise=...)``), deterministic top-k at evaluation or once ``freeze()``-d;
+``adjacency_probs()``, ``eval_adjacency()``; refuses another N). Only ``self`` has self loops: an
+agent keeps its own state through the block's residual.
 
 A user's graph (``build`` returns ``Edges`` or a bool adjacency ``[E,N,N]`` that the base converts)::
 
