@@ -17,6 +17,12 @@ class EnvStepError(RuntimeError):
     """An env raised inside ``step``; the message names the scenario, env index and step."""
 
 
+def _mean_success(infos) -> float:
+    """Mean over agents of ``infos[agent]["success"]``; NaN where no agent reports one."""
+    values = [float(i["success"]) for i in (infos or {}).values() if isinstance(i, dict) and "success" in i]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def episode_seed(base_seed: int, env_index: int, episode: int) -> int:
     """Seed of one env's episode, derived from (run seed, env index, episode count) alone, so any
     episode can be replayed and a resumed run resets its envs exactly as the original would."""
@@ -36,6 +42,8 @@ class EnvGroup:
         state_from_env: bool = True,
         name: str = "",
         restart_failed: bool = False,
+        success: bool = False,
+        active: Callable[[Any], np.ndarray] | None = None,
     ):
         self.name = name
         self.make_env = make_env
@@ -44,6 +52,8 @@ class EnvGroup:
         self.indices = indices
         self.seed = seed
         self.positions_fn = positions
+        self.success = success  # read infos[agent]["success"] at each episode's end (episode_success)
+        self.active_fn = active  # ScenarioSpec.active: agents in play, ANDed into alive
         self.envs = [make_env() for _ in indices]
         self._raw = [env.unwrapped for env in self.envs]  # wrappers' __getattr__ is slow per step
         self.state_from_env = state_from_env
@@ -56,6 +66,9 @@ class EnvGroup:
         self.returns = np.zeros((e, n), dtype=np.float64)
         self.lengths = np.zeros(e, dtype=np.int64)
         self.render_final = False  # keep a frame of each episode's last state, before the auto-reset
+        # with active_fn: each env's in-play mask as of its last output, i.e. who is in play during
+        # the next step (final_alive of that step keeps it: "took part in the step")
+        self.in_play = np.ones((e, n), dtype=bool)
         self.final_frames: dict[int, Any] = {}
 
     # ---- packing ---------------------------------------------------------------------------
@@ -73,12 +86,25 @@ class EnvGroup:
             return np.asarray(env.state(), dtype=np.float32).reshape(-1)
         return obs_row.reshape(-1).copy()  # a copy: the auto-reset overwrites obs_row in place
 
+    def _apply_active(self, k: int, alive_row: np.ndarray) -> None:
+        """AND env k's in-play agents (``ScenarioSpec.active``, read in its current state) into
+        ``alive_row``; no-op without ``active_fn``."""
+        if self.active_fn is None:
+            return
+        mask = np.asarray(self.active_fn(self._raw[k]), dtype=bool).reshape(-1)
+        if mask.shape != (self.layout.n_agents,):
+            raise ValueError(f"scenario {self.name!r}: spec.active returned shape {mask.shape}, "
+                             f"expected ({self.layout.n_agents},) (one bool per agent, in agent order)")
+        self.in_play[k] = mask
+        alive_row &= mask
+
     def _reset_one(self, k: int, obs_row, alive_row) -> np.ndarray:
         env = self.envs[k]
         obs, _ = env.reset(seed=episode_seed(self.seed, self.indices[k], int(self.episodes[k])))
         self.episodes[k] += 1
         self.episode_actions[k] = []
         self._pack_obs(obs, obs_row, alive_row)
+        self._apply_active(k, alive_row)
         self.returns[k] = 0.0
         self.lengths[k] = 0
         return self._state(env, obs_row)
@@ -120,10 +146,12 @@ class EnvGroup:
         final_alive = np.zeros((e, n), dtype=bool)
         ep_return = np.zeros((e, n), dtype=np.float64)
         ep_length = np.zeros(e, dtype=np.int64)
+        # 0 where no episode ended, as ep_return (see EnvOutput.episode_success)
+        ep_success = np.zeros(e, dtype=np.float32) if self.success else None
         for k, env in enumerate(self.envs):
             act = {a: lay.env_action(self.agent_index[a], actions[k, self.agent_index[a]]) for a in env.agents}
             try:
-                nobs, rew, terms, truncs, _ = env.step(act)
+                nobs, rew, terms, truncs, infos = env.step(act)
             except Exception as exc:
                 if not self.restart_failed:
                     raise EnvStepError(
@@ -151,6 +179,8 @@ class EnvGroup:
             self.lengths[k] += 1
             self._pack_obs(nobs, obs[k], alive[k])
             final_alive[k] = alive[k]
+            if self.active_fn is not None:
+                final_alive[k] &= self.in_play[k]  # present and in play during the step
             # agents that finished this step stay visible in final_obs but not in the next step
             for agent in nobs:
                 if terms.get(agent, False) or truncs.get(agent, False):
@@ -166,7 +196,11 @@ class EnvGroup:
                 ended[k] = obs[k].copy()
                 ep_return[k] = self.returns[k]
                 ep_length[k] = self.lengths[k]
+                if ep_success is not None:
+                    ep_success[k] = _mean_success(infos)
                 state = self._reset_one(k, obs[k], alive[k])
+            else:
+                self._apply_active(k, alive[k])  # in play in the state just reached
             states.append(state)
         final_obs = obs.copy()
         for k, row in ended.items():
@@ -186,6 +220,8 @@ class EnvGroup:
             "episode_length": ep_length,
         }
         out["final_alive"] = final_alive
+        if ep_success is not None:
+            out["episode_success"] = ep_success
         pos = self._positions()
         if pos is not None:
             out["positions"] = pos
@@ -231,6 +267,7 @@ class EnvGroup:
                 self.lengths[k] += 1
                 self.episode_actions[k].append(row)
                 self._pack_obs(nobs, obs[k], alive[k])
+            self._apply_active(k, alive[k])  # the in-play mask the next step's final_alive needs
         return obs
 
     def _restart(self, k: int):

@@ -36,38 +36,67 @@ class EnvOutput:
     positions: torch.Tensor | None = None  # [E, N, d] where the scenario has positions
     final_positions: torch.Tensor | None = None  # [E, N, d] positions before any auto-reset
     final_alive: torch.Tensor | None = None  # [E, N] bool: agents that took part in the step
+    # [E] float32: success in [0, 1] of the episode that ended at this step (done_env), as the env
+    # reports it: the mean over agents of infos[agent]["success"] on its last step (BatchedSim:
+    # success()); NaN for an ended episode whose last step reported none; 0 where no episode ended,
+    # as episode_return (not NaN: NaN != NaN would make equal outputs compare unequal). None on every
+    # step of a scenario without a success signal (see VectorEnv.reports_success).
+    episode_success: torch.Tensor | None = None
 
 
-def _probe_state(scenario, layout: Layout) -> tuple[bool, int | None]:
-    """Whether to call ``env.state()``, and its flat length.
+def _probe_env(scenario, layout: Layout) -> tuple[bool, int | None, bool]:
+    """One probe env answers ``(state_from_env, state size, reports_success)``.
 
-    Falls back to the concatenated observations where ``state()`` is missing or fails, and also
-    where it provably *is* the concatenated observations (mpe2 recomputes every observation in
-    ``state()``, doubling the cost of a step): checked on the reset and a few random steps.
+    The state: whether to call ``env.state()``, and its flat length. Falls back to the
+    concatenated observations where ``state()`` is missing or fails, and also where it provably
+    *is* the concatenated observations (mpe2 recomputes every observation in ``state()``, doubling
+    the cost of a step): checked on the reset and a few random steps.
+
+    Success: whether the env reports ``infos[agent]["success"]``, on its reset or its first step.
+    Decided once here rather than step by step, so ``episode_success`` is present on every step or
+    on none (and metrics columns are fixed from the first row).
     """
-    if scenario.spec.global_state == "obs":
-        return False, None
     env = scenario.make_env()
     try:
-        obs, _ = env.reset(seed=0)
-        state_fn = getattr(env, "state", None)
-        if not callable(state_fn):
-            return False, None
-        try:
-            size = int(np.asarray(state_fn()).size)
-        except Exception:
-            return False, None
-        same = not layout.agent_id
-        for _ in range(3):
-            if not same or not env.agents or set(obs) != set(layout.agents):
-                break
-            concat = np.concatenate([encode_obs(layout.obs_spaces[i], obs[a]) for i, a in enumerate(layout.agents)])
-            state = np.asarray(state_fn(), dtype=np.float32).reshape(-1)
-            same = state.shape == concat.shape and np.array_equal(state, concat)
-            obs, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
-        return (not same), size
+        obs, infos = env.reset(seed=0)
+        seen = [infos]
+        use_state, size = _probe_state(env, scenario, layout, obs, seen)
+        if len(seen) == 1 and env.agents and not _reports_success(infos):
+            try:  # success may first be reported by a step; a probe that fails is not the run's error
+                seen.append(env.step({a: env.action_space(a).sample() for a in env.agents})[4])
+            except Exception:
+                pass
+        return use_state, size, any(_reports_success(i) for i in seen)
     finally:
         env.close()
+
+
+def _reports_success(infos) -> bool:
+    return isinstance(infos, dict) and any(isinstance(i, dict) and "success" in i for i in infos.values())
+
+
+def _probe_state(env, scenario, layout: Layout, obs, seen: list) -> tuple[bool, int | None]:
+    """See ``_probe_env``: ``env`` was just reset to ``obs``; the infos of every step taken here are
+    appended to ``seen``."""
+    if scenario.spec.global_state == "obs":
+        return False, None
+    state_fn = getattr(env, "state", None)
+    if not callable(state_fn):
+        return False, None
+    try:
+        size = int(np.asarray(state_fn()).size)
+    except Exception:
+        return False, None
+    same = not layout.agent_id
+    for _ in range(3):
+        if not same or not env.agents or set(obs) != set(layout.agents):
+            break
+        concat = np.concatenate([encode_obs(layout.obs_spaces[i], obs[a]) for i, a in enumerate(layout.agents)])
+        state = np.asarray(state_fn(), dtype=np.float32).reshape(-1)
+        same = state.shape == concat.shape and np.array_equal(state, concat)
+        obs, _, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+        seen.append(infos)
+    return (not same), size
 
 
 def _probe_pos_dim(scenario) -> int:
@@ -121,7 +150,8 @@ class VectorEnv:
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.layout = Layout.from_spaces(scenario.agents, scenario.observation_spaces, scenario.action_spaces)
-        self.state_from_env, state_dim = _probe_state(scenario, self.layout)
+        # reports_success: the env puts infos[agent]["success"]; then every step has episode_success
+        self.state_from_env, state_dim, self.reports_success = _probe_env(scenario, self.layout)
         self.state_dim = state_dim if self.state_from_env else self.layout.n_agents * self.layout.raw_obs_dim
         self.has_positions = scenario.spec.has_positions
         self.pos_dim = _probe_pos_dim(scenario) if self.has_positions else 0
@@ -135,6 +165,8 @@ class VectorEnv:
             state_from_env=self.state_from_env,
             name=scenario.name,
             restart_failed=restart_failed,
+            success=self.reports_success,
+            active=scenario.spec.active,
         )
         self._remotes, self._procs, self._group = [], [], None
         if workers == 0:

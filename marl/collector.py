@@ -16,7 +16,7 @@ import torch
 from envs import VectorEnv
 from envs.vector import EnvOutput
 from marl.communication import CommInputs
-from marl.rollout import Rollout
+from marl.rollout import Rollout, agent_starts
 
 
 @dataclass
@@ -28,10 +28,13 @@ class Collector:
 
     def __post_init__(self):
         self.out = self.env.reset()
-        self.starts = torch.ones(self.env.num_envs, dtype=torch.bool, device=self.device)
+        self.starts = torch.ones(self.out.alive.shape, dtype=torch.bool, device=self.device)  # [E, N]
         self.carry = self.algo.actor.initial_carry(self.out.alive.shape, self.device)
         self.finished_returns: list[float] = []
         self.finished_lengths: list[int] = []
+        self.finished_success: list[float] = []  # NaN for an episode whose env reported none
+        # decided once (not from the episodes seen), so the metrics columns are fixed from the first row
+        self.reports_success = bool(getattr(self.env, "reports_success", False))
         self.edges = self.edge_slots = 0  # messages sent vs possible, for the "edges used" log
         self.env_restarts = 0  # envs recreated after raising (restart_failed_envs)
 
@@ -59,13 +62,16 @@ class Collector:
             out = env.step(step.action)
             ro.put(t, rewards=out.reward, terminated=out.terminated, truncated=out.truncated)
             algo.on_step(ro, t, out)
-            self.starts = out.done_env
+            self.starts = agent_starts(out, ro.alive[t])
             if out.done_env.any():
                 self.env_restarts += int(out.dropped_env.sum())
                 done = out.done_env & ~out.dropped_env
                 self.finished_returns += out.episode_return[done].mean(-1).tolist()
                 self.finished_lengths += out.episode_length[done].tolist()
+                if out.episode_success is not None:
+                    self.finished_success += out.episode_success[done].tolist()
         self.out = out
+        ro.final["alive"] = out.alive
         algo.finish_rollout(ro, out)
         return ro
 
@@ -99,7 +105,9 @@ class Collector:
             warnings.warn(f"envs {differs} did not replay to their checkpointed observations (does the scenario "
                           "honour its reset seed?); resuming from the replayed state, not bit-identically")
             self.out.obs = torch.cat([replayed, self.out.obs[..., replayed.shape[-1]:]], dim=-1)
-        self.starts = state["starts"].to(self.device)
+        starts = state["starts"].to(self.device)
+        # a checkpoint of round 13 kept one flag per env
+        self.starts = starts[:, None].expand(self.out.alive.shape).clone() if starts.dim() == 1 else starts
         self.carry = {k: v.to(self.device) for k, v in state["carry"].items()}
         self.env_restarts = state["env_restarts"]
 
@@ -115,6 +123,13 @@ class Collector:
     def pop_episode_stats(self) -> dict[str, float]:
         r, self.finished_returns = self.finished_returns, []
         self.finished_lengths = []
+        success, self.finished_success = self.finished_success, []
         if not r:
-            return {"episode_return_mean": float("nan"), "episode_return_std": float("nan"), "episodes": 0}
-        return {"episode_return_mean": float(np.mean(r)), "episode_return_std": float(np.std(r)), "episodes": len(r)}
+            stats = {"episode_return_mean": float("nan"), "episode_return_std": float("nan"), "episodes": 0}
+        else:
+            stats = {"episode_return_mean": float(np.mean(r)), "episode_return_std": float(np.std(r)),
+                     "episodes": len(r)}
+        if self.reports_success:  # only then: metrics of scenarios without success stay as they were
+            reported = [v for v in success if not np.isnan(v)]
+            stats["episode_success_mean"] = float(np.mean(reported)) if reported else float("nan")
+        return stats

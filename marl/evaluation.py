@@ -1,5 +1,6 @@
 """Evaluation: run whole episodes with a policy (greedy, sampled, or uniformly random) and report
-per-episode returns as the mean over agents of each agent's return; record a GIF of one episode."""
+per-episode returns as the mean over agents of each agent's return (and the episode's success where
+the env reports one); record a GIF of one episode."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from envs import VectorEnv
 from marl.pictures import draw_edges
+from marl.rollout import agent_starts
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse training seeds
 
@@ -41,6 +43,12 @@ class EvalResult:
     returns: np.ndarray  # [episodes] mean over agents of each agent's return
     agent_returns: np.ndarray  # [episodes, N]
     lengths: np.ndarray  # [episodes]
+    # [episodes] the episode's success (EnvOutput.episode_success); NaN where the env reports none
+    success: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.success is None:
+            self.success = np.full(len(self.returns), np.nan)
 
     @property
     def mean(self) -> float:
@@ -50,9 +58,18 @@ class EvalResult:
     def std(self) -> float:
         return float(self.returns.std())
 
+    @property
+    def success_mean(self) -> float:
+        """Mean success over the episodes that report one; NaN where none does."""
+        reported = self.success[~np.isnan(self.success)]
+        return float(reported.mean()) if reported.size else float("nan")
+
     def as_dict(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std,
-                f"{prefix}episodes": len(self.returns)}
+        out = {f"{prefix}return_mean": self.mean, f"{prefix}return_std": self.std,
+               f"{prefix}episodes": len(self.returns)}
+        if np.isfinite(self.success_mean):  # scenarios without success keep their keys as they were
+            out[f"{prefix}success_mean"] = self.success_mean
+        return out
 
 
 def evaluate(scenario, actor=None, *args, **kwargs) -> "EvalResult":
@@ -84,25 +101,29 @@ def _evaluate(
     gen = torch.Generator().manual_seed(seed)
     out = env.reset()
     carry = actor.initial_carry(out.alive.shape, device=device) if actor is not None else {}
-    per_env: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(n_envs)]
+    per_env: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n_envs)]
     try:
         while any(len(done) < quota for done in per_env):
             if actor is None:
                 action = env.random_actions(gen)
             else:
                 action, _, carry, _ = actor.act(out.obs, carry, deterministic=deterministic, inputs=comm_inputs(out))
+            alive_before = out.alive
             out = env.step(action)
+            if actor is not None:
+                carry = actor.reset_carry(carry, agent_starts(out, alive_before))
             if out.done_env.any():
                 for k in torch.nonzero(out.done_env & ~out.dropped_env).flatten().tolist():
                     if len(per_env[k]) < quota:
-                        per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k])))
-                carry = actor.reset_carry(carry, out.done_env) if actor is not None else carry
+                        success = float("nan") if out.episode_success is None else float(out.episode_success[k])
+                        per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k]), success))
     finally:
         env.close()
     # interleave env by env (episode 0 of every env, then episode 1, ...) and keep the first `episodes`
     ordered = [per_env[k][i] for i in range(quota) for k in range(n_envs)][:episodes]
-    agent_returns = np.stack([r for r, _ in ordered])
-    return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array([n for _, n in ordered]))
+    agent_returns = np.stack([r for r, _, _ in ordered])
+    return EvalResult(agent_returns.mean(axis=1), agent_returns, np.array([n for _, n, _ in ordered]),
+                      np.array([s for _, _, s in ordered], dtype=np.float64))
 
 
 def record_gif(scenario, actor, path: Path, *args, **kwargs) -> Path:

@@ -156,11 +156,12 @@ class Actor(nn.Module):
 
     @staticmethod
     def reset_carry(carry: Carry, starts: torch.Tensor) -> Carry:
-        """The carry with the envs where a new episode ``starts`` ([E] bool) set back to zeros."""
+        """The carry set back to zeros where ``starts``: ``[E]`` bool (whole envs that begin a new
+        episode) or ``[E, N]`` (single agents, e.g. one entering play mid-episode)."""
         if not carry:  # a feed-forward actor without a delayed channel carries nothing
             return carry
         keep = (~starts).float()
-        return {k: v * keep.view(-1, *([1] * (v.dim() - 1))) for k, v in carry.items()}
+        return {k: v * keep.view(*keep.shape, *([1] * (v.dim() - keep.dim()))) for k, v in carry.items()}
 
     def forward(self, obs: torch.Tensor, carry: Carry | None = None, inputs=None,
                 replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, Carry, StepAux]:

@@ -59,5 +59,17 @@ class Rollout:
 
     @property
     def ended(self) -> torch.Tensor:
-        """``[T, E, N]``: the agent's episode ended at t (terminated, truncated, or it was not acting)."""
-        return self.terminated | self.truncated | ~self.alive
+        """``[T, E, N]``: the agent's episode ended at t (terminated, truncated, it was not acting, or it
+        leaves play after t while its env goes on: a Traffic Junction car that drove off the grid)."""
+        ended = self.terminated | self.truncated | ~self.alive
+        if "alive" in self.final:  # who acts at the step after the rollout's last
+            following = torch.cat([self.alive[1:], self.final["alive"].unsqueeze(0)])
+            ended = ended | (self.alive & ~following)
+        return ended
+
+
+def agent_starts(out, alive_before: torch.Tensor) -> torch.Tensor:
+    """``[E, N]``: whose carry starts afresh at the step ``out`` leads to: every agent of an env
+    whose episode ended, and an agent that enters play while its env goes on (a new car in a free
+    Traffic Junction slot must not inherit the memory of the car that left)."""
+    return out.done_env[:, None] | (out.alive & ~alive_before)

@@ -152,11 +152,15 @@ def train(cfg: TrainConfig) -> Path:
             if cfg.restart_failed_envs:
                 row["env_restarts"] = collector.env_restarts
             row["eval_return_mean"] = row["eval_return_std"] = float("nan")
+            if collector.reports_success:  # a column from the first row on, blank between evaluations
+                row["eval_success_mean"] = float("nan")
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every
                 res = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
                                restart_failed=cfg.restart_failed_envs)
                 row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
+                if collector.reports_success:
+                    row["eval_success_mean"] = res.success_mean
             log.write(row)
             wandb.log(row, step=env_steps)
             if not math.isnan(row["episode_return_mean"]):
@@ -191,6 +195,9 @@ def train(cfg: TrainConfig) -> Path:
         "eval_episodes": cfg.eval_episodes,
         "return_definition": "mean over agents of each agent's episode return; greedy actions",
     }
+    if "success_mean" in summary["final_eval"] or "success_mean" in summary["random_policy"]:
+        summary["success_definition"] = ("mean over episodes of the episode's success: the mean over agents "
+                                         "of infos[agent]['success'] on its last step")
     summary["parameters"] = algo.parameter_counts()
     summary.update(algo.artifacts(run_dir, cfg.scenario))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -200,7 +207,10 @@ def train(cfg: TrainConfig) -> Path:
         f"{cfg.algo.name.upper()} on {cfg.scenario}",
         references={"random policy": random_baseline.mean},
     )
-    wandb.log({"final_eval_return_mean": final.mean}, step=env_steps)
+    final_log = {"final_eval_return_mean": final.mean}
+    if math.isfinite(final.success_mean):
+        final_log["final_eval_success_mean"] = final.success_mean
+    wandb.log(final_log, step=env_steps)
     wandb.finish()
     print_summary(summary, run_dir, plot)
     return run_dir
@@ -213,7 +223,10 @@ def print_summary(summary: dict, run_dir: Path, plot: Path) -> None:
         ("random", f"{r['return_mean']:.2f}", f"{r['return_std']:.2f}", str(r["episodes"])),
         (f"{summary['algo']} (trained)", f"{f['return_mean']:.2f}", f"{f['return_std']:.2f}", str(f["episodes"])),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    if "success_mean" in f or "success_mean" in r:  # only scenarios that report success get the column
+        cell = lambda res: f"{res['success_mean']:.2f}" if "success_mean" in res else "-"  # noqa: E731
+        rows = [rows[0] + ("success",), rows[1] + (cell(r),), rows[2] + (cell(f),)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
     print()
     print(f"{summary['scenario']}: {summary['env_steps']:,} env steps in {summary['wall_time_s']:.0f} s "

@@ -114,6 +114,8 @@ def make(name: str, **overrides: Any) -> Scenario:
         obs_spaces = {a: env.observation_space(a) for a in agents}
         act_spaces = {a: env.action_space(a) for a in agents}
         length = merged.get("max_cycles")
+        if length is None:  # an option left to the env (a difficulty preset): read what the env chose
+            length = getattr(env.unwrapped, "max_cycles", None)
     finally:
         env.close()
     return Scenario(

@@ -48,6 +48,10 @@ class ScenarioSpec:
     # optional: a batched simulator of the same scenario, ``batched(num_envs=, device=, **overrides)``
     # -> ``envs.batched.BatchedSim``; the trainer uses it with ``backend=auto|batched``
     batched: Callable[..., Any] | None = None
+    # optional: env.unwrapped -> bool [N] in agent order, the agents in play now, for scenarios that
+    # keep every agent in env.agents but only some act (Traffic Junction's car slots without a car);
+    # ANDed into EnvOutput.alive, so the loss and communication graphs leave the others out
+    active: Callable[[Any], np.ndarray] | None = None
 
     @property
     def has_positions(self) -> bool:

@@ -14,7 +14,7 @@ import scenarios
 from envs.factory import make_vector_env, resolve_backend
 
 BATCHED = ["mpe/simple_spread", "mpe/simple_reference", "mpe/simple_speaker_listener", "mpe/simple_tag",
-           "nav/navigation"]
+           "nav/navigation", "comm/predator_prey", "comm/traffic_junction", "comm/hidden_goal"]
 VIEW_CASES = [
     ("simple_spread", {}), ("simple_spread", {"n_agents": 5, "continuous_actions": True}),
     ("simple_reference", {}), ("simple_speaker_listener", {}), ("simple_tag", {}),

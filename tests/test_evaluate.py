@@ -23,7 +23,8 @@ def test_random_policy_returns_are_the_known_ones(episodes, num_envs):
     assert res.lengths.tolist() == [5] * episodes
     assert res.mean == pytest.approx(3.75) and res.std == pytest.approx(0.0)
     assert res.as_dict("eval_") == {"eval_return_mean": pytest.approx(3.75), "eval_return_std": 0.0,
-                                    "eval_episodes": episodes}
+                                    "eval_episodes": episodes}  # no success_mean: the env reports none
+    assert res.success.shape == (episodes,) and np.isnan(res.success).all()
 
 
 def test_leaving_and_terminating_agents_returns():

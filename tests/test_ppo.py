@@ -177,8 +177,9 @@ def test_collector_bootstraps_truncation_from_final_obs(algo):
     torch.testing.assert_close(nv[3], ro.values[4])
     torch.testing.assert_close(nv[11], last)
     torch.testing.assert_close(last, learner.value(outs[-1].obs, outs[-1].state))
-    # the starts flags mark the first step of each new episode
-    assert ro.starts[:, 0].tolist() == [t in (0, 5, 10) for t in range(12)]
+    # the starts flags mark the first step of each new episode, for every agent of the env
+    assert ro.starts.shape == (12, 2, 2)
+    assert ro.starts[:, 0].all(-1).tolist() == ro.starts[:, 0].any(-1).tolist() == [t in (0, 5, 10) for t in range(12)]
 
 
 @pytest.mark.parametrize("algo", ["mappo", "ippo"])

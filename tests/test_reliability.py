@@ -128,7 +128,7 @@ def test_resume_in_a_new_process_equals_the_uninterrupted_run(tmp_path, backend,
         assert all(len(a) for a in env_state["actions"]), "the checkpoint must fall mid-episode"
     else:  # the simulator's own state tensors
         assert bool((env_state["sim"]["t"] > 0).all()), "the checkpoint must fall mid-episode"
-    assert set(mid["collector"]["carry"]) == {"h", "comm_previous"}
+    assert set(mid["collector"]["carry"]) == {"h", "comm_previous", "comm_previous_pos"}  # GRU, delayed channel
     assert sorted(mid["algorithm"]["optimizers"]) == ["actor_opt", "critic_opt", "graph_opt"]
 
     out = finish(cli("resume", str(split), f"total_steps={2 * k_steps}"))

@@ -49,6 +49,8 @@ def test_shapes_on_simple_spread_with_four_agents(spread4):
     assert out.episode_return.shape == (E, N)
     assert out.episode_length.shape == (E,)
     assert out.positions.shape == (E, N, 2)
+    # mpe2 reports no success: the field is absent on every step (not NaN-filled)
+    assert not env.reports_success and out.episode_success is None
 
 
 def test_obs_match_the_pettingzoo_env():

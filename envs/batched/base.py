@@ -26,7 +26,7 @@ class BatchedSim:
     """E envs of one scenario as tensors. Subclasses set, in ``__init__`` (after calling
     ``super().__init__``): ``agents``, ``observation_spaces``, ``action_spaces``, ``max_cycles`` and
     their state tensors, and implement ``_initial_state``, ``_advance``, ``_rewards``,
-    ``observations`` and ``positions``."""
+    ``observations`` and ``positions``; optionally ``_terminal``, ``success`` and ``active``."""
 
     name: str = ""
     agents: tuple[str, ...]
@@ -70,6 +70,18 @@ class BatchedSim:
     def positions(self) -> torch.Tensor:
         """[E, N, 2] float32 agent positions."""
         raise NotImplementedError
+
+    def success(self) -> torch.Tensor | None:
+        """[E] float success in [0, 1] of each env's episode in the state just reached (read on an
+        episode's last step, before the auto-reset: ``EnvOutput.episode_success``); it must equal the
+        mean over agents of the PettingZoo env's ``infos[agent]["success"]``. ``None``: the scenario
+        has no success signal."""
+        return None
+
+    def active(self) -> torch.Tensor | None:
+        """[E, N] bool: the agents in play in the current state (``ScenarioSpec.active`` of the
+        PettingZoo env), ANDed into ``EnvOutput.alive``. ``None``: every agent is always in play."""
+        return None
 
     def state(self, obs: torch.Tensor | None = None) -> torch.Tensor:
         """[E, S] float32 global state. Default: every agent's unpadded observation, concatenated,

@@ -37,7 +37,11 @@ class BatchedVectorEnv:
         self._episodes = np.zeros(e, dtype=np.int64)
         self._returns = torch.zeros(e, n, dtype=torch.float64, device=self.device)
         self._lengths = torch.zeros(e, dtype=torch.int64, device=self.device)
-        self._alive = torch.ones(e, n, dtype=torch.bool, device=self.device)  # no agent leaves mid-episode
+        # alive as of the last output: all ones (no agent leaves mid-episode) unless the sim says
+        # which agents are in play (active()); the next step's final_alive is this mask
+        self._alive = torch.ones(e, n, dtype=torch.bool, device=self.device)
+        # success() defined: episode_success on every step, as VectorEnv where the env reports it
+        self.reports_success = type(sim).success is not BatchedSim.success
         self._agent_id = torch.eye(n, device=self.device).expand(e, n, n) if self.layout.agent_id else None
 
     n_agents = VectorEnv.n_agents  # both read the layout
@@ -77,14 +81,25 @@ class BatchedVectorEnv:
         self._episodes[:] = snapshot["episodes"]
         self._returns.copy_(snapshot["returns"].to(self.device))
         self._lengths.copy_(snapshot["lengths"].to(self.device))
+        self._update_alive()
         return self.sim.observations()
 
     # ---- API --------------------------------------------------------------------------------------
+    def _update_alive(self) -> bool:
+        """Read the sim's in-play agents in its current state (after any reset) into ``_alive``;
+        False (``_alive`` untouched) where the sim has no ``active()``."""
+        active = self.sim.active()
+        if active is None:
+            return False
+        self._alive = active.to(device=self.device, dtype=torch.bool).clone()
+        return True
+
     def _with_id(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self._agent_id is None else torch.cat([obs, self._agent_id], dim=-1)
 
     def reset(self) -> EnvOutput:
         self._reset_envs(list(range(self.num_envs)))
+        self._update_alive()
         obs = self.sim.observations()
         return EnvOutput(obs=self._with_id(obs), state=self.sim.state(obs), alive=self._alive.clone(),
                          positions=self.sim.positions())
@@ -100,22 +115,34 @@ class BatchedVectorEnv:
         final_state = self.sim.state(final_obs)
         final_positions = self.sim.positions()
         done = terminated | truncated
+        any_done = bool(done.any())
+        took_part = self._alive.clone()
+        success = None
+        if self.reports_success:  # 0 where no episode ended (see EnvOutput.episode_success)
+            success = torch.zeros(e, device=self.device)
+            if any_done:  # read in the state just reached, before the auto-reset
+                value = self.sim.success()
+                value = torch.full_like(success, float("nan")) if value is None else value.float()
+                success = torch.where(done, value, success)
         out = EnvOutput(
-            obs=final_obs, state=final_state, alive=self._alive.clone(), reward=reward,
+            obs=final_obs, state=final_state, alive=took_part, reward=reward,
             terminated=terminated[:, None].expand(e, n).clone(), truncated=truncated[:, None].expand(e, n).clone(),
             final_obs=self._with_id(final_obs), final_state=final_state, done_env=done,
             dropped_env=torch.zeros(e, dtype=torch.bool, device=self.device),
             episode_return=torch.where(done[:, None], self._returns, torch.zeros_like(self._returns)),
             episode_length=torch.where(done, self._lengths, torch.zeros_like(self._lengths)),
             positions=final_positions, final_positions=final_positions,
-            final_alive=self._alive.clone(),
+            final_alive=took_part.clone(),
+            episode_success=success,
         )
-        ended = torch.nonzero(done).flatten().tolist() if bool(done.any()) else []
+        ended = torch.nonzero(done).flatten().tolist() if any_done else []
         if ended:
             self._reset_envs(ended)
             out.obs = self.sim.observations()
             out.state = self.sim.state(out.obs)
             out.positions = self.sim.positions()
+        if self._update_alive():  # who is in play in the state reached (after any reset)
+            out.alive = self._alive.clone()
         out.obs = self._with_id(out.obs)
         return out
 

@@ -1,0 +1,72 @@
+"""Batched ``comm/hidden_goal``: the rules of :class:`envs.hidden_goal.HiddenGoalEnv` (see its module
+docstring) for E envs at once. The physics, rewards and success are navigation's, so this is
+:class:`envs.batched.navigation.NavigationSim` with two more state tensors (who holds whose goal, and
+the tags) and the hidden-goal observation; initial states come from the PettingZoo env's own
+``draw_episode`` with the same random stream, so a seed gives the same episode on either backend.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from envs.batched.base import BatchedSim
+from envs.batched.navigation import NavigationSim
+from envs.hidden_goal import HiddenGoalEnv, draw_episode
+from envs.navigation import _DIRECTIONS
+
+
+class HiddenGoalSim(NavigationSim):
+    name = "comm/hidden_goal"
+    state_fields = ("pos", "vel", "goals", "obstacles", "held", "tags")
+
+    def __init__(self, num_envs: int, device="cpu", dtype=torch.float64, **options):
+        # NavigationSim's __init__ would build a NavigationEnv from the options; ours needs a HiddenGoalEnv
+        BatchedSim.__init__(self, num_envs, device, dtype)
+        ref = HiddenGoalEnv(**options)  # validates the options; its spaces and constants are ours
+        self.params = ref
+        self.n, self.m, self.k = ref.n, ref.n_obstacles, ref.max_neighbours
+        self.max_cycles = ref.max_cycles
+        self.agents = tuple(ref.possible_agents)
+        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
+        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
+        self._finish_spaces()
+        e, n, m = self.num_envs, self.n, self.m
+        self.pos = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.vel = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.goals = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self.obstacles = torch.zeros(e, m, 2, dtype=dtype, device=self.device)
+        self.held = (torch.arange(n, device=self.device) + 1).remainder(n).expand(e, n).clone()  # set at reset
+        self.tags = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
+        self._directions = self.tensor(_DIRECTIONS)
+        self._self_pair = torch.eye(n, dtype=torch.bool, device=self.device)
+        self._geo_key = None
+
+    def _initial_state(self, rng):
+        p = self.params
+        return draw_episode(rng, self.n, self.m, p.world_size, p.agent_radius, p.obstacle_radius)
+
+    def observations(self) -> torch.Tensor:
+        e, n, r = self.num_envs, self.n, self.params.sensing_radius
+        dist, dist_o = self._geometry()
+        inf = torch.tensor(float("inf"), dtype=self.dtype, device=self.device)
+        agents = self._nearest_slots(self.pos, torch.where(dist <= r, dist, inf))
+        obstacles = self._nearest_slots(self.obstacles, torch.where(dist_o <= r, dist_o, inf))
+        index = self.held[..., None].expand(e, n, 2)
+        obs = torch.cat([self.vel, self.pos, self.tags, torch.gather(self.tags, 1, index),
+                         torch.gather(self.goals, 1, index), agents.reshape(e, n, -1),
+                         obstacles.reshape(e, n, -1)], dim=-1)
+        return obs.float()
+
+    def state(self, obs: torch.Tensor | None = None) -> torch.Tensor:
+        per_agent = torch.cat([self.pos, self.vel, self.goals, self.tags], dim=-1).reshape(self.num_envs, -1)
+        return torch.cat([per_agent, self.obstacles.reshape(self.num_envs, -1)], dim=-1).float()
+
+    @property
+    def state_dim(self) -> int:
+        return 8 * self.n + 2 * self.m
+
+
+def parallel_env(**options):
+    from envs.batched.parallel import BatchedParallelEnv
+
+    return BatchedParallelEnv(HiddenGoalSim, **options)
