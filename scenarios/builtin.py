@@ -292,7 +292,7 @@ register(
     ),
 )
 
+from scenarios import hidden_goal as _hidden_goal  # noqa: E402,F401  (comm/hidden_goal)
+from scenarios import predator_prey as _predator_prey  # noqa: E402,F401  (comm/predator_prey)
 from scenarios import rrps as _rrps_scenarios  # noqa: E402,F401  (classic/rrps, classic/rrps_vs_bots)
 from scenarios import traffic_junction as _traffic_junction  # noqa: E402,F401  (comm/traffic_junction)
-from scenarios import predator_prey as _predator_prey  # noqa: E402,F401  (comm/predator_prey)
-from scenarios import hidden_goal as _hidden_goal  # noqa: E402,F401  (comm/hidden_goal)
