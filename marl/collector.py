@@ -35,7 +35,8 @@ class Collector:
         self.finished_success: list[float] = []  # NaN for an episode whose env reported none
         # decided once (not from the episodes seen), so the metrics columns are fixed from the first row
         self.reports_success = bool(getattr(self.env, "reports_success", False))
-        self.edges = self.edge_slots = 0  # messages sent vs possible, for the "edges used" log
+        self.edges = self.edge_slots = 0  # messages delivered vs possible, for the "edges used" log
+        self.message_floats = 0  # floats those messages carried
         self.env_restarts = 0  # envs recreated after raising (restart_failed_envs)
 
     @torch.no_grad()
@@ -56,6 +57,7 @@ class Collector:
             ro.put_carry(t, self.carry)
             if step.aux.edges is not None:  # counted as tensors: no device sync per step
                 self.edges += step.aux.edges.num_edges
+                self.message_floats += step.aux.edges.num_edges * step.aux.message_floats
                 self.edge_slots = self.edge_slots + out.alive.sum() * max(env.n_agents - 1, 1)
             self.carry = step.carry
 
@@ -116,8 +118,9 @@ class Collector:
             return {}
         steps = self.rollout_len * self.env.num_envs
         slots = max(float(self.edge_slots), 1.0)
-        stats = {"edges_used_frac": self.edges / slots, "messages_per_step": self.edges / steps}
-        self.edges = self.edge_slots = 0
+        stats = {"edges_used_frac": self.edges / slots, "messages_per_step": self.edges / steps,
+                 "message_floats_per_agent_step": self.message_floats / (steps * self.env.n_agents)}
+        self.edges = self.edge_slots = self.message_floats = 0
         return stats
 
     def pop_episode_stats(self) -> dict[str, float]:

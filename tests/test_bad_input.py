@@ -102,6 +102,8 @@ def test_k_larger_than_n_minus_1_is_clamped_and_trains(tmp_path):
     # 3 agents: every agent hears its N-1 = 2 others, all the edges there can be
     assert [float(r["edges_used_frac"]) for r in rows] == [1.0, 1.0]
     assert [float(r["messages_per_step"]) for r in rows] == [6.0, 6.0]
+    # each agent hears 2 messages of hidden=16 floats (one gat round) + 3 edge features (dx, dy, distance)
+    assert [float(r["message_floats_per_agent_step"]) for r in rows] == [2 * (16 + 3)] * 2
 
 
 def test_truncated_checkpoint_on_eval_and_resume_names_the_file(capsys, tmp_path):
