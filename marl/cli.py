@@ -107,8 +107,14 @@ def cmd_graphs(args) -> None:
         impl = getattr(factory, "layer_class", None) or getattr(factory, "__doc__", "") or ""
         rows.append((name, impl if isinstance(impl, str) else f"{impl.__module__}.{impl.__qualname__}"))
     _print_table(rows)
-    print("\nchoose with comm.graph=NAME comm.layer=NAME (comm.k, comm.radius, comm.p, comm.seed, comm.sparsity, "
-          "comm.options.X set graph options); add your own with plugins=my_graphs.py")
+    print()
+    rows = [("method", "preset", "what it is")]
+    for name in comm.method_names():
+        method = comm.METHODS[name]
+        rows.append((name, " ".join(f"{k}={v}" for k, v in method.settings.items()), method.description))
+    _print_table(rows)
+    print("\nchoose with comm.method=NAME, or comm.graph=NAME comm.layer=NAME (comm.k, comm.radius, comm.p, comm.seed, "
+          "comm.sparsity, comm.options.X set graph options); add your own with plugins=my_graphs.py")
 
 
 def cmd_train(args) -> None:
@@ -191,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("algos", help="table of registered algorithms")
     s.add_argument("plugins", nargs="*", help="Python files to import first (your own algorithms)")
     s.set_defaults(func=cmd_algos)
-    s = sub.add_parser("graphs", help="table of registered communication graphs and GNN layers")
+    s = sub.add_parser("graphs", help="table of registered communication graphs, GNN layers and methods")
     s.add_argument("--plugins", nargs="*", default=[], help="Python files that register graphs or layers")
     s.set_defaults(func=cmd_graphs)
     s = sub.add_parser("train", help="train with key=value overrides (config=file.yaml for a file)")

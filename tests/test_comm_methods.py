@@ -89,3 +89,13 @@ def test_every_method_acts_decentralised_and_logs_what_it_sends(method):
         obs[0, unheard[0]] += 1.0
         moved, _, _ = actor(obs, actor.initial_carry((2, 5)), CommInputs(out.positions, out.alive))
         assert torch.equal(moved[0, 0], params[0, 0])
+
+
+def test_marl_graphs_lists_the_methods_with_their_presets(capsys):
+    from marl.cli import main
+
+    assert main(["graphs"]) == 0
+    out = capsys.readouterr().out
+    for name in comm.method_names():
+        assert any(line.startswith(name + " ") for line in out.splitlines()), name
+    assert "gate_side=send" in out and "choose with comm.method=NAME" in out
