@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import comm
 import scenarios
 from envs import VectorEnv
 from marl.algos import ALGORITHMS, EnvInfo, Progress, algo_names, make_algorithm
@@ -86,6 +87,22 @@ def test_replaying_the_rollout_gives_ratio_one_at_identical_parameters(algo, fea
     assert (logp - mb.old_logp).abs().max() < 1e-4
     stats = a.update(ro, Progress(0, 1000))
     assert stats["clip_frac"] == 0.0 and abs(stats["approx_kl"]) < 1e-5
+
+
+@pytest.mark.parametrize("graph", sorted(set(comm.graph_names()) - {"none"}))
+@pytest.mark.parametrize("gate_side", ["receive", "send"])
+def test_every_graph_with_a_gate_and_a_faulty_channel_replays_exactly(graph, gate_side):
+    """Every registered graph, under a gate on either side and every training-time channel fault:
+    at identical parameters the update's log-probabilities are the rollout's."""
+    extra = {"comm": {"graph": graph, "gating": True, "gate_side": gate_side, "channel_drop": 0.3,
+                      "channel_noise": 0.5, "channel_delay": True, "channel_in_training": True, "k": 2}}
+    _, a, ro = _setup("mappo", extra)
+    data, _ = a.prepare(ro)
+    mb, env_idx = next(iter(a.minibatches(data, ro)))
+    with torch.no_grad():
+        params, _ = a.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, env_idx)
+        logp, _ = a.actor.log_prob_entropy(params, mb.actions)
+    assert (logp - mb.old_logp).abs().max() < 1e-4
 
 
 @pytest.mark.parametrize("feature, dropped", [
