@@ -311,7 +311,7 @@ def test_entry_point_plugin_registers_scenarios(plugin_path):
     assert "thirdparty/on_import" in names  # module entry point registered on import
     assert all(b in names for b in BUILTINS)  # built-ins still there
     sc = scenarios.make("thirdparty/echo", n_agents=3)
-    assert sc.n_agents == 3 and sc.episode_length is None
+    assert sc.n_agents == 3 and sc.episode_length == 3  # no max_cycles option: read off the env itself
     assert scenarios.make("thirdparty/on_import").n_agents == 4
     # plugins are loaded once, not on every call
     scenarios.list()
