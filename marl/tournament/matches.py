@@ -3,7 +3,8 @@
 A match is one ordered pair of players: ``row`` takes the scenario's first role (e.g. the
 adversaries of simple_tag, ``player_0`` of rrps) and ``col`` the second, for a fixed number of
 episodes. Every ordered pair is scheduled, so both seatings are played. A match's seed is derived
-from the tournament seed and the two players' names, and episode e of the match resets its env
+from the tournament seed and the two players' names (in a duplicate tournament from the unordered
+pair, so both seatings play the same episodes), and episode e of the match resets its env
 with a seed derived from (match seed, e) — any match can be replayed alone, on any backend, in
 any order, and gives the same returns.
 """
@@ -72,11 +73,17 @@ def match_seed(base_seed: int, row: str, col: str) -> int:
 
 
 def schedule(players: list[PlayerSpec], scenario: str, overrides: dict, seats, episodes: int, seed: int,
-             greedy: bool = False, self_play: bool = False) -> list[MatchTask]:
-    """Every ordered pair (both seatings), in a fixed order; ``self_play`` adds each player against itself."""
+             greedy: bool = False, self_play: bool = False, duplicate: bool = False) -> list[MatchTask]:
+    """Every ordered pair (both seatings), in a fixed order; ``self_play`` adds each player against itself.
+    ``duplicate``: both seatings of a pair play the same episode seeds (the same deals), so a player's
+    return in a seat can be compared with the other player's return in that seat."""
     frozen = tuple(sorted(overrides.items()))
+
+    def seed_of(a: str, b: str) -> int:
+        return match_seed(seed, *sorted((a, b))) if duplicate else match_seed(seed, a, b)
+
     return [
-        MatchTask(scenario, frozen, a, b, seats, episodes, match_seed(seed, a.name, b.name), greedy)
+        MatchTask(scenario, frozen, a, b, seats, episodes, seed_of(a.name, b.name), greedy)
         for a in players for b in players if self_play or a.name != b.name
     ]
 

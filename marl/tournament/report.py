@@ -69,6 +69,15 @@ def compute_ratings(payoff: Payoff, roles: list[str] | None = None, options: Rat
         for i, row in enumerate(rows):
             row[f"nash_as_{roles[0]}"] = _clean(avt.agent_skill[i])
             row[f"nash_as_{roles[1]}"] = _clean(avt.task_difficulty[i])
+    if payoff.role_wins and roles and len(roles) == 2:  # duplicate outcomes: Elo in each seat alone
+        for r, role in enumerate(roles):
+            per_role = fit_elo(payoff.role_wins[r], payoff.role_games, prior=opt.elo_prior)
+            for i, row in enumerate(rows):
+                row[f"elo_as_{role}"], row[f"elo_as_{role}_stderr"] = per_role.rating[i], per_role.stderr[i]
+    ranked = sorted(range(len(players)), key=lambda i: -elo.rating[i])
+    for k, i in enumerate(ranked):  # what the games say about each gap in the ranking
+        below = ranked[k + 1] if k + 1 < len(ranked) else None
+        rows[i]["elo_gap_to_next_stderr"] = elo.diff_stderr(i, below) if below is not None else float("nan")
     return sorted(rows, key=lambda r: -r["elo"])
 
 
@@ -152,6 +161,18 @@ def plot_ratings(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+OUTCOME_TEXT = {
+    "seat": "Outcomes (seat): the two sides are interchangeable, so an episode is won by the side with the "
+            "higher team return; ties count half.",
+    "duplicate": "Outcomes (duplicate): the two sides differ, and a role's returns say more about the role than "
+                 "about who plays it (simple_tag's adversaries score >= 0 and its prey <= 0 whatever they do), so "
+                 "comparing them would rate the seat. Both seatings of a pair play the same episode seeds; in each "
+                 "seat the player with the higher return there gets +1, the other -1; a positive total wins that "
+                 "pair of episodes, 0 (ties, or one seat each) is a draw. Elo, OpenSkill and alpha-rank use these "
+                 "outcomes; elo_as_ROLE rates each seat's comparisons alone.",
+}
+
+
 def write_report(folder: Path, payoff: Payoff, rows: list[dict], info: dict, failures: list[dict]) -> Path:
     folder = Path(folder)
     payoff.write_csv(folder / "payoff.csv")
@@ -175,7 +196,10 @@ def write_report(folder: Path, payoff: Payoff, rows: list[dict], info: dict, fai
     lines += ["## Ratings", "", ratings_markdown(rows), "![ratings](ratings.png)", "",
               "## Payoff (row player's mean return against the column player, ordered by Elo)", "",
               "![payoff](payoff.png)", "",
-              "Elo: maximum likelihood (Bradley-Terry) on all episodes, a win is the higher team return. "
+              OUTCOME_TEXT[payoff.rule], "",
+              "Elo: maximum likelihood (Bradley-Terry) on all the outcomes above; elo_stderr is mostly the prior's "
+              "(the games do not fix a common shift of all ratings), elo_gap_to_next_stderr is the standard error of "
+              "the gap to the next player down, which is what the games measure. "
               "OpenSkill: Plackett-Luce, episodes in canonical order. Nash: maximum-entropy Nash equilibrium "
               "of (P - P^T)/2, skill = A p* (0 on the support). alpha-rank: single population on win rates "
               f"(alpha={info.get('alpha')}, m={info.get('m')}). Population metrics over the other players: "

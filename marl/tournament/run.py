@@ -26,7 +26,7 @@ from marl.tournament.report import RatingOptions, compute_ratings, write_report
 from marl.tournament.store import ResultStore
 
 # settings that change what a match returns: a resumed tournament must keep them
-MATCH_SETTINGS = ("scenario", "overrides", "episodes", "seed", "greedy")
+MATCH_SETTINGS = ("scenario", "overrides", "episodes", "seed", "greedy", "outcome")
 
 
 class TournamentError(ValueError):
@@ -117,7 +117,14 @@ def _default_out(cfg: TournamentConfig) -> Path:
 
 def _settings(cfg: TournamentConfig) -> dict:
     return {"scenario": cfg.scenario, "overrides": cfg.overrides, "episodes": cfg.episodes, "seed": cfg.seed,
-            "greedy": cfg.greedy}
+            "greedy": cfg.greedy, "outcome": _outcome_rule(cfg)}
+
+
+def _outcome_rule(cfg: TournamentConfig) -> str:
+    """duplicate where the two sides differ (roles in the spec with other sizes or spaces), else seat."""
+    scenario = scenarios.make(cfg.scenario, **cfg.overrides)
+    roles, _ = roles_and_seats(scenario)
+    return "duplicate" if roles_differ(scenario, roles) else "seat"
 
 
 def _prepare_folder(cfg: TournamentConfig, out: Path, resume: bool) -> None:
@@ -148,7 +155,9 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     store = ResultStore(out)
     (out / "tournament.json").write_text(json.dumps(
         {**_settings(cfg), "players": [dataclasses.asdict(p) for p in players], "roles": roles}, indent=2))
-    tasks = schedule(players, cfg.scenario, cfg.overrides, seats, cfg.episodes, cfg.seed, cfg.greedy, cfg.self_play)
+    rule = _outcome_rule(cfg)
+    tasks = schedule(players, cfg.scenario, cfg.overrides, seats, cfg.episodes, cfg.seed, cfg.greedy, cfg.self_play,
+                     duplicate=rule == "duplicate")
     done = store.results()
     todo = [t for t in tasks if t.key not in done]
     store.clear_failures()  # earlier failures are retried now
@@ -187,7 +196,7 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     wall = time.perf_counter() - start
     results = store.results()
     names = [p.name for p in players]
-    payoff = build_payoff(names, results)
+    payoff = build_payoff(names, results, rule)
     rows = compute_ratings(payoff, roles, RatingOptions(alpha=cfg.alpha, m=cfg.m),
                            distinct_roles=roles_differ(scenario, roles))
     info = {**_settings(cfg), "backend": cfg.backend, "alpha": cfg.alpha, "m": cfg.m,

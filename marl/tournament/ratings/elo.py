@@ -20,6 +20,14 @@ ELO_SCALE = 400.0 / np.log(10.0)  # natural-log strength -> Elo points (10x odds
 class EloRatings:
     rating: np.ndarray  # [P] Elo points, mean = base
     stderr: np.ndarray  # [P] standard error (Laplace approximation of the posterior)
+    # [P, P] posterior covariance. A rating's own stderr is mostly the prior's (the likelihood does not
+    # see a common shift of all ratings); the difference of two ratings is what the games measure.
+    cov: np.ndarray | None = None
+
+    def diff_stderr(self, i: int, j: int) -> float:
+        """Standard error of ``rating[i] - rating[j]``."""
+        c = self.cov
+        return float(np.sqrt(max(c[i, i] + c[j, j] - 2 * c[i, j], 0.0)))
 
 
 def fit_elo(wins: np.ndarray, games: np.ndarray, prior: float = 1e-2, base: float = 1500.0,
@@ -48,5 +56,6 @@ def fit_elo(wins: np.ndarray, games: np.ndarray, prior: float = 1e-2, base: floa
     p = 1.0 / (1.0 + np.exp(-(r[:, None] - r[None, :])))
     w = games * p * (1.0 - p)
     hess = w - np.diag(w.sum(axis=1)) - prior * np.eye(n)
-    stderr = np.sqrt(np.clip(np.diag(np.linalg.inv(-hess)), 0.0, None))
-    return EloRatings(rating=base + ELO_SCALE * r, stderr=ELO_SCALE * stderr)
+    cov = np.linalg.inv(-hess) * ELO_SCALE**2
+    stderr = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return EloRatings(rating=base + ELO_SCALE * r, stderr=stderr, cov=cov)
