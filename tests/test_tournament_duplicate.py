@@ -68,3 +68,11 @@ def test_duplicate_schedules_play_both_seatings_on_the_same_episodes():
 def test_an_unknown_rule_is_an_error():
     with pytest.raises(ValueError, match="seat or duplicate"):
         build_payoff(["a", "b"], {}, "pairs")
+
+
+def test_the_rule_follows_whether_the_sides_differ():
+    from marl.tournament.run import TournamentConfig, _outcome_rule
+
+    assert _outcome_rule(TournamentConfig(scenario="mpe/simple_tag")) == "duplicate"
+    assert _outcome_rule(TournamentConfig(scenario="mpe/simple_push")) == "duplicate"
+    assert _outcome_rule(TournamentConfig(scenario="classic/rrps")) == "seat"

@@ -48,7 +48,7 @@ def test_rrps_bot_tournament_writes_every_output_with_known_payoffs(tmp_path):
     assert names.index("paper") > names.index("frequency")
     rows = (out / "payoff.csv").read_text().splitlines()
     assert rows[0] == "player,opponent,mean,std,n,stderr" and len(rows) == 31
-    assert "## Ratings" in (out / "report.md").read_text()
+    assert "## Ratings" in (out / "report.md").read_text() and "Outcomes (seat)" in (out / "report.md").read_text()
 
 
 def test_same_seed_same_payoff_with_a_process_pool_and_in_process(tmp_path):
@@ -135,7 +135,12 @@ def test_roles_come_from_the_scenario_spec_on_simple_tag(tmp_path):
     s = run_tournament(cfg)
     assert s["matches"] == 2 and json.loads((tmp_path / "tag" / "tournament.json").read_text())["roles"] == [
         "adversary", "agent"]
-    assert {"nash_as_adversary", "nash_as_agent"} <= set(s["ratings"][0])
+    assert {"nash_as_adversary", "nash_as_agent", "elo_as_adversary", "elo_as_agent"} <= set(s["ratings"][0])
+    # the two sides differ: duplicate outcomes, both seatings on the same episode seeds, and the report says so
+    saved = json.loads((tmp_path / "tag" / "tournament.json").read_text())
+    assert saved["outcome"] == "duplicate" and "Outcomes (duplicate)" in (tmp_path / "tag" / "report.md").read_text()
+    results = [json.loads(line) for line in (tmp_path / "tag" / "results.jsonl").read_text().splitlines()]
+    assert len({r["seed"] for r in results}) == 1
     with pytest.raises(TournamentError, match="two sides"):
         run_tournament(TournamentConfig(scenario="mpe/simple_spread", bots="random,random", out=str(tmp_path / "x")))
 
