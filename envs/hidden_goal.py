@@ -70,6 +70,7 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
+from envs.constructors import pettingzoo_constructors
 from envs.navigation import _DIRECTIONS, _SPAWN_MARGIN, NavigationEnv, _nearest_slots, _scatter
 
 TAG_RANGE = 1.0  # tags are uniform in [-TAG_RANGE, TAG_RANGE]^2
@@ -212,19 +213,4 @@ class HiddenGoalEnv(NavigationEnv):
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------
-def parallel_env(**kwargs) -> HiddenGoalEnv:
-    return HiddenGoalEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC version of the env, unwrapped."""
-    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
-
-    return parallel_to_aec_wrapper(HiddenGoalEnv(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC version of the env with PettingZoo's order enforcing."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(HiddenGoalEnv(**kwargs))
+parallel_env, raw_env, env = pettingzoo_constructors(HiddenGoalEnv)

@@ -74,6 +74,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from envs.constructors import pettingzoo_constructors
+
 # discrete action -> direction of the force: no-op, -x, +x, -y, +y (MPE's order)
 _DIRECTIONS = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 # minimum free space left between bodies scattered at reset
@@ -453,19 +455,4 @@ class NavigationEnv(ParallelEnv):
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------
-def parallel_env(**kwargs) -> NavigationEnv:
-    return NavigationEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC version of the env, unwrapped."""
-    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
-
-    return parallel_to_aec_wrapper(NavigationEnv(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC version of the env with PettingZoo's order enforcing."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(NavigationEnv(**kwargs))
+parallel_env, raw_env, env = pettingzoo_constructors(NavigationEnv)

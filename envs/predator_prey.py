@@ -77,6 +77,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from envs.constructors import pettingzoo_constructors
+
 PRESETS = {
     "easy": {"grid_size": 5, "n_agents": 3, "vision": 0, "max_cycles": 20},
     "medium": {"grid_size": 10, "n_agents": 5, "vision": 1, "max_cycles": 40},
@@ -307,19 +309,4 @@ class PredatorPreyEnv(ParallelEnv):
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------
-def parallel_env(**kwargs) -> PredatorPreyEnv:
-    return PredatorPreyEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC version of the env, unwrapped."""
-    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
-
-    return parallel_to_aec_wrapper(PredatorPreyEnv(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC version of the env with PettingZoo's order enforcing."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(PredatorPreyEnv(**kwargs))
+parallel_env, raw_env, env = pettingzoo_constructors(PredatorPreyEnv)

@@ -96,6 +96,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from envs.constructors import pettingzoo_constructors
+
 # grid size, number of car slots, episode length, spawn probability per entry and step
 DIFFICULTIES = {
     "easy": {"grid": 6, "n_agents": 5, "max_cycles": 20, "add_rate": 0.3},
@@ -505,19 +507,4 @@ class TrafficJunctionEnv(ParallelEnv):
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------
-def parallel_env(**kwargs) -> TrafficJunctionEnv:
-    return TrafficJunctionEnv(**kwargs)
-
-
-def raw_env(**kwargs):
-    """The AEC version of the env, unwrapped."""
-    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
-
-    return parallel_to_aec_wrapper(TrafficJunctionEnv(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC version of the env with PettingZoo's order enforcing."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(TrafficJunctionEnv(**kwargs))
+parallel_env, raw_env, env = pettingzoo_constructors(TrafficJunctionEnv)

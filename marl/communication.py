@@ -72,6 +72,17 @@ def build_graph(cfg: CommConfig, n_agents: int, pos_dim: int | None, has_positio
     return graph
 
 
+def _replayed(replay: dict, aux: StepAux, key: str, draw):
+    """The draw stored under ``key`` in ``replay`` if there is one, else a new ``draw()``; either
+    way recorded in ``aux.replay`` (a ``draw`` may return None: nothing random to record)."""
+    value = replay.get(key)
+    if value is None:
+        value = draw()
+    if value is not None:
+        aux.replay[key] = value
+    return value
+
+
 class Communication(nn.Module):
     def __init__(self, cfg: CommConfig, hidden: int, obs_dim: int, n_agents: int, pos_dim: int | None,
                  has_positions: bool, scenario: str, activation: str = "relu"):
@@ -110,10 +121,7 @@ class Communication(nn.Module):
         aux = StepAux()
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive,
                                 obs=obs, device=x.device, training=self.training)
-        noise = replay.get("graph_noise")
-        ctx.noise = noise if noise is not None else self.graph.draw(ctx)
-        if ctx.noise is not None:
-            aux.replay["graph_noise"] = ctx.noise
+        ctx.noise = _replayed(replay, aux, "graph_noise", lambda: self.graph.draw(ctx))
         edges = self.graph(ctx)
         gate = None
         if self.gate is not None:
@@ -150,11 +158,9 @@ class Communication(nn.Module):
         position is delayed and noisy like the rest of its message."""
         ch = self.channel
         B, N, _ = x.shape
-        if ch.channel_drop > 0:
-            keep = replay.get("channel_keep")
-            if keep is None:  # one draw per (receiver, sender) pair: a fixed shape whatever the graph
-                keep = torch.rand(B, N, N, device=x.device) >= ch.channel_drop
-            aux.replay["channel_keep"] = keep
+        if ch.channel_drop > 0:  # one draw per (receiver, sender) pair: a fixed shape whatever the graph
+            keep = _replayed(replay, aux, "channel_keep",
+                             lambda: torch.rand(B, N, N, device=x.device) >= ch.channel_drop)
             if edges.num_edges:
                 src, dst = edges.index
                 edges = edges.select(keep[dst // N, dst % N, src % N])
@@ -162,10 +168,7 @@ class Communication(nn.Module):
         if ch.channel_delay and "comm_previous" in carry:
             shared = carry["comm_previous"].reshape(x.shape)
         if ch.channel_noise > 0:
-            noise = replay.get("channel_noise")
-            if noise is None:
-                noise = ch.channel_noise * torch.randn_like(x)
-            aux.replay["channel_noise"] = noise
+            noise = _replayed(replay, aux, "channel_noise", lambda: ch.channel_noise * torch.randn_like(x))
             shared = (x if shared is None else shared) + noise
         positions = inputs.positions
         if self.graph.edge_features and edges.attr is not None and positions is not None:
@@ -173,11 +176,8 @@ class Communication(nn.Module):
             if ch.channel_delay and "comm_previous_pos" in carry:
                 sent = carry["comm_previous_pos"].reshape(positions.shape)
             if ch.channel_noise > 0:
-                pos_noise = replay.get("channel_pos_noise")
-                if pos_noise is None:
-                    pos_noise = ch.channel_noise * torch.randn_like(positions)
-                aux.replay["channel_pos_noise"] = pos_noise
-                sent = sent + pos_noise
+                sent = sent + _replayed(replay, aux, "channel_pos_noise",
+                                        lambda: ch.channel_noise * torch.randn_like(positions))
             if sent is not positions:
                 edges = replace(edges, attr=comm.edge_features(edges.index, sent, receivers=positions))
         return edges, shared

@@ -106,6 +106,26 @@ def _assert_outputs_equal(a, b, where: str) -> None:
             torch.testing.assert_close(y, x, atol=TOL, rtol=0, msg=f"{f.name} differs ({where})")
 
 
+def assert_backends_agree(sc, steps: int, num_envs: int = 3, seed: int = 5, action_seed: int = 2, each_step=None):
+    """Both backends of scenario ``sc`` from one seed, stepped ``steps`` times with the same random
+    actions: same sizes, and every EnvOutput field agrees at reset and after every step.
+    ``each_step(reference, batched, step)`` adds checks of its own. Returns (reference, batched)."""
+    reference = VectorEnv(sc, num_envs, seed=seed)
+    batched = make_vector_env(sc, num_envs, seed=seed, backend="batched")
+    assert batched.state_dim == reference.state_dim and batched.obs_dim == reference.obs_dim
+    try:
+        _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
+        gen = torch.Generator().manual_seed(action_seed)
+        for step in range(1, steps + 1):
+            actions = reference.random_actions(gen)
+            _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step}")
+            if each_step is not None:
+                each_step(reference, batched, step)
+    finally:
+        reference.close()
+    return reference, batched
+
+
 @pytest.mark.parametrize(("name", "overrides"), CASES[::2], ids=IDS[::2])
 def test_batched_vector_env_matches_pettingzoo_vector_env(name, overrides):
     """Same seed, same actions: every EnvOutput field agrees over several auto-reset episodes, so the

@@ -18,7 +18,7 @@ import pytest
 import torch
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from test_batched_mpe import _assert_outputs_equal
+from test_batched_mpe import _assert_outputs_equal, assert_backends_agree
 
 import scenarios
 from envs import VectorEnv
@@ -209,16 +209,8 @@ def test_workers_give_the_same_alive_and_success(blinking):
 def test_batched_sim_agrees_with_its_pettingzoo_env(blinking):
     """BatchedVectorEnv reads success() before the auto-reset and active() after it, as VectorEnv
     reads the infos and spec.active: every field agrees, alive and final_alive included."""
-    sc = blinking(NAME)
-    reference = VectorEnv(sc, 3, seed=2)
-    batched = make_vector_env(sc, 3, seed=2, backend="batched")
+    _, batched = assert_backends_agree(blinking(NAME), steps=12, seed=2, action_seed=0)
     assert isinstance(batched, BatchedVectorEnv) and batched.reports_success
-    _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
-    gen = torch.Generator().manual_seed(0)
-    for step in range(12):
-        actions = reference.random_actions(gen)
-        _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")
-    reference.close()
 
 
 def test_batched_sim_without_active_keeps_every_agent_alive():

@@ -71,8 +71,9 @@ def test_an_unknown_rule_is_an_error():
 
 
 def test_the_rule_follows_whether_the_sides_differ():
-    from marl.tournament.run import TournamentConfig, _outcome_rule
+    import scenarios
+    from marl.tournament.run import outcome_rule
 
-    assert _outcome_rule(TournamentConfig(scenario="mpe/simple_tag")) == "duplicate"
-    assert _outcome_rule(TournamentConfig(scenario="mpe/simple_push")) == "duplicate"
-    assert _outcome_rule(TournamentConfig(scenario="classic/rrps")) == "seat"
+    assert outcome_rule(scenarios.make("mpe/simple_tag")) == "duplicate"
+    assert outcome_rule(scenarios.make("mpe/simple_push")) == "duplicate"
+    assert outcome_rule(scenarios.make("classic/rrps")) == "seat"

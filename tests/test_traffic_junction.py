@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 from pettingzoo.test import max_cycles_test, parallel_api_test, parallel_seed_test
-from test_batched_mpe import _assert_outputs_equal
+from test_batched_mpe import assert_backends_agree
 
 import scenarios
 from envs import traffic_junction
 from envs.batched.traffic_junction import TrafficJunctionSim
 from envs.batched.traffic_junction import parallel_env as batched_parallel_env
-from envs.factory import make_vector_env
 from envs.traffic_junction import DIFFICULTIES, HEADINGS, OWN_OBS, TURNS, TrafficJunctionEnv, layout_of
-from envs.vector import VectorEnv
 
 NAME = "comm/traffic_junction"
 
@@ -424,17 +422,8 @@ def test_trains_with_a_communication_graph(tmp_path):
 def test_batched_vector_env_matches_the_pettingzoo_vector_env(options):
     """Same seed, same actions: every EnvOutput field (alive and episode_success included) agrees
     over several auto-reset episodes."""
-    sc = scenarios.make(NAME, **options)
-    reference = VectorEnv(sc, 3, seed=5)
-    batched = make_vector_env(sc, 3, seed=5, backend="batched")
+    _, batched = assert_backends_agree(scenarios.make(NAME, **options), steps=100)  # two or more episodes, but hard
     assert type(batched).__name__ == "BatchedVectorEnv"
-    assert batched.state_dim == reference.state_dim and batched.obs_dim == reference.obs_dim
-    _assert_outputs_equal(reference.reset(), batched.reset(), "reset")
-    gen = torch.Generator().manual_seed(2)
-    for step in range(100):  # two or more episodes, except on hard
-        actions = reference.random_actions(gen)
-        _assert_outputs_equal(reference.step(actions), batched.step(actions), f"step {step + 1}")
-    reference.close()
 
 
 def _load(sim: TrafficJunctionSim, k: int, env: TrafficJunctionEnv) -> None:

@@ -96,6 +96,15 @@ class BatchedSim:
     def n_agents(self) -> int:
         return len(self.agents)
 
+    def _spaces_from(self, ref) -> None:
+        """Agents, spaces and ``max_cycles`` read off ``ref``, the PettingZoo env of the same scenario and
+        options (its spaces are the contract both backends share), then ``_finish_spaces``."""
+        self.agents = tuple(ref.possible_agents)
+        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
+        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
+        self.max_cycles = ref.max_cycles
+        self._finish_spaces()
+
     def _finish_spaces(self) -> None:
         """Call once agents and spaces are set: derives the padded obs width and the state index."""
         lengths = [int(np.prod(self.observation_spaces[a].shape)) for a in self.agents]

@@ -9,37 +9,21 @@ from __future__ import annotations
 
 import torch
 
-from envs.batched.base import BatchedSim
 from envs.batched.navigation import NavigationSim
 from envs.hidden_goal import HiddenGoalEnv, draw_episode
-from envs.navigation import _DIRECTIONS
 
 
 class HiddenGoalSim(NavigationSim):
     name = "comm/hidden_goal"
     state_fields = ("pos", "vel", "goals", "obstacles", "held", "tags")
 
+    reference_env = HiddenGoalEnv
+
     def __init__(self, num_envs: int, device="cpu", dtype=torch.float64, **options):
-        # NavigationSim's __init__ would build a NavigationEnv from the options; ours needs a HiddenGoalEnv
-        BatchedSim.__init__(self, num_envs, device, dtype)
-        ref = HiddenGoalEnv(**options)  # validates the options; its spaces and constants are ours
-        self.params = ref
-        self.n, self.m, self.k = ref.n, ref.n_obstacles, ref.max_neighbours
-        self.max_cycles = ref.max_cycles
-        self.agents = tuple(ref.possible_agents)
-        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
-        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
-        self._finish_spaces()
-        e, n, m = self.num_envs, self.n, self.m
-        self.pos = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
-        self.vel = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
-        self.goals = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
-        self.obstacles = torch.zeros(e, m, 2, dtype=dtype, device=self.device)
+        super().__init__(num_envs, device, dtype, **options)
+        e, n = self.num_envs, self.n
         self.held = (torch.arange(n, device=self.device) + 1).remainder(n).expand(e, n).clone()  # set at reset
         self.tags = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
-        self._directions = self.tensor(_DIRECTIONS)
-        self._self_pair = torch.eye(n, dtype=torch.bool, device=self.device)
-        self._geo_key = None
 
     def _initial_state(self, rng):
         p = self.params

@@ -18,17 +18,14 @@ from envs.navigation import _DIRECTIONS, _SPAWN_MARGIN, NavigationEnv, _scatter
 class NavigationSim(BatchedSim):
     name = "nav/navigation"
     state_fields = ("pos", "vel", "goals", "obstacles")
+    reference_env = NavigationEnv  # the PettingZoo env whose rules, spaces and options this simulator takes
 
     def __init__(self, num_envs: int, device="cpu", dtype=torch.float64, **options):
         super().__init__(num_envs, device, dtype)
-        ref = NavigationEnv(**options)  # validates the options; its spaces and constants are ours
+        ref = self.reference_env(**options)  # validates the options; its spaces and constants are ours
         self.params = ref
         self.n, self.m, self.k = ref.n, ref.n_obstacles, ref.max_neighbours
-        self.max_cycles = ref.max_cycles
-        self.agents = tuple(ref.possible_agents)
-        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
-        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
-        self._finish_spaces()
+        self._spaces_from(ref)
         e, n, m = self.num_envs, self.n, self.m
         self.pos = torch.zeros(e, n, 2, dtype=dtype, device=self.device)
         self.vel = torch.zeros(e, n, 2, dtype=dtype, device=self.device)

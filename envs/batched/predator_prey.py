@@ -23,11 +23,7 @@ class PredatorPreySim(BatchedSim):
         ref = PredatorPreyEnv(**options)  # validates the options and resolves the preset
         self.params = ref
         self.n, self.grid_size, self.window = ref.n, ref.grid_size, ref.window
-        self.max_cycles = ref.max_cycles
-        self.agents = tuple(ref.possible_agents)
-        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
-        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
-        self._finish_spaces()
+        self._spaces_from(ref)
         e, n = self.num_envs, self.n
         self.pos = torch.zeros(e, n, 2, dtype=torch.long, device=self.device)
         self.prey = torch.zeros(e, 2, dtype=torch.long, device=self.device)

@@ -28,12 +28,9 @@ class TrafficJunctionSim(BatchedSim):
         super().__init__(num_envs, device, dtype)
         ref = TrafficJunctionEnv(**options)  # validates the options; draws the initial states
         self.ref = ref
-        self.n, self.max_cycles, self.add_rate, self.vision = ref.n, ref.max_cycles, ref.add_rate, ref.vision
+        self.n, self.add_rate, self.vision = ref.n, ref.add_rate, ref.vision
         self.grid = ref.grid
-        self.agents = tuple(ref.possible_agents)
-        self.observation_spaces = {a: ref.observation_space(a) for a in self.agents}
-        self.action_spaces = {a: ref.action_space(a) for a in self.agents}
-        self._finish_spaces()
+        self._spaces_from(ref)
 
         layout = ref.layout
         cells, lengths, heading, turns = layout.route_table()

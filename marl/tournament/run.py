@@ -115,30 +115,29 @@ def _default_out(cfg: TournamentConfig) -> Path:
     return Path("tournaments") / f"{cfg.scenario.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _settings(cfg: TournamentConfig) -> dict:
+def _settings(cfg: TournamentConfig, rule: str) -> dict:
     return {"scenario": cfg.scenario, "overrides": cfg.overrides, "episodes": cfg.episodes, "seed": cfg.seed,
-            "greedy": cfg.greedy, "outcome": _outcome_rule(cfg)}
+            "greedy": cfg.greedy, "outcome": rule}
 
 
-def _outcome_rule(cfg: TournamentConfig) -> str:
+def outcome_rule(scenario) -> str:
     """duplicate where the two sides differ (roles in the spec with other sizes or spaces), else seat."""
-    scenario = scenarios.make(cfg.scenario, **cfg.overrides)
     roles, _ = roles_and_seats(scenario)
     return "duplicate" if roles_differ(scenario, roles) else "seat"
 
 
-def _prepare_folder(cfg: TournamentConfig, out: Path, resume: bool) -> None:
+def _prepare_folder(out: Path, resume: bool, settings: dict) -> None:
     saved = out / "tournament.json"
     if saved.is_file():
         if not resume:
             raise TournamentError(f"{out} already holds a tournament; pass --resume to finish it, or choose out=...")
         before = json.loads(saved.read_text())
         changed = [k for k in MATCH_SETTINGS if json.dumps(before.get(k), sort_keys=True)
-                   != json.dumps(_settings(cfg)[k], sort_keys=True)]
+                   != json.dumps(settings[k], sort_keys=True)]
         if changed:
             raise TournamentError(
                 f"cannot resume {out}: "
-                f"{', '.join(f'{k}={before.get(k)!r} there vs {_settings(cfg)[k]!r} now' for k in changed)}"
+                f"{', '.join(f'{k}={before.get(k)!r} there vs {settings[k]!r} now' for k in changed)}"
             )
     elif resume:
         raise TournamentError(f"nothing to resume: {out} holds no tournament.json")
@@ -151,11 +150,12 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     roles, seats = roles_and_seats(scenario)
     players = build_population(cfg)
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
-    _prepare_folder(cfg, out, resume)
+    rule = outcome_rule(scenario)
+    settings = _settings(cfg, rule)
+    _prepare_folder(out, resume, settings)
     store = ResultStore(out)
     (out / "tournament.json").write_text(json.dumps(
-        {**_settings(cfg), "players": [dataclasses.asdict(p) for p in players], "roles": roles}, indent=2))
-    rule = _outcome_rule(cfg)
+        {**settings, "players": [dataclasses.asdict(p) for p in players], "roles": roles}, indent=2))
     tasks = schedule(players, cfg.scenario, cfg.overrides, seats, cfg.episodes, cfg.seed, cfg.greedy, cfg.self_play,
                      duplicate=rule == "duplicate")
     done = store.results()
@@ -199,7 +199,7 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     payoff = build_payoff(names, results, rule)
     rows = compute_ratings(payoff, roles, RatingOptions(alpha=cfg.alpha, m=cfg.m),
                            distinct_roles=roles_differ(scenario, roles))
-    info = {**_settings(cfg), "backend": cfg.backend, "alpha": cfg.alpha, "m": cfg.m,
+    info = {**settings, "backend": cfg.backend, "alpha": cfg.alpha, "m": cfg.m,
             "matches_total": len(tasks), "matches_done": sum(t.key in results for t in tasks)}
     report = write_report(out, payoff, rows, info, failures)
     return {"out": str(out), "report": str(report), "played": played, "skipped": len(tasks) - len(todo),
