@@ -422,7 +422,8 @@ def test_trains_with_a_communication_graph(tmp_path):
 def test_batched_vector_env_matches_the_pettingzoo_vector_env(options):
     """Same seed, same actions: every EnvOutput field (alive and episode_success included) agrees
     over several auto-reset episodes."""
-    _, batched = assert_backends_agree(scenarios.make(NAME, **options), steps=100)  # two or more episodes, but hard
+    # 100 steps: two or more episodes, except on hard
+    _, batched = assert_backends_agree(scenarios.make(NAME, **options), steps=100)
     assert type(batched).__name__ == "BatchedVectorEnv"
 
 

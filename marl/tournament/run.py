@@ -198,7 +198,7 @@ def run_tournament(cfg: TournamentConfig, resume: bool = False, backend=None) ->
     names = [p.name for p in players]
     payoff = build_payoff(names, results, rule)
     rows = compute_ratings(payoff, roles, RatingOptions(alpha=cfg.alpha, m=cfg.m),
-                           distinct_roles=roles_differ(scenario, roles))
+                           distinct_roles=rule == "duplicate")
     info = {**settings, "backend": cfg.backend, "alpha": cfg.alpha, "m": cfg.m,
             "matches_total": len(tasks), "matches_done": sum(t.key in results for t in tasks)}
     report = write_report(out, payoff, rows, info, failures)
