@@ -154,6 +154,8 @@ class VectorEnv:
         self.state_from_env, state_dim, self.reports_success = _probe_env(scenario, self.layout)
         self.state_dim = state_dim if self.state_from_env else self.layout.n_agents * self.layout.raw_obs_dim
         self.has_positions = scenario.spec.has_positions
+        # the seats whose returns count in episode statistics (a wrapper playing fixed opponents narrows it)
+        self.scored = torch.ones(self.layout.n_agents, dtype=torch.bool, device=self.device)
         self.pos_dim = _probe_pos_dim(scenario) if self.has_positions else 0
         n = self.layout.n_agents
         self._agent_id = torch.eye(n, device=self.device).expand(num_envs, n, n) if self.layout.agent_id else None

@@ -68,7 +68,7 @@ class Collector:
             if out.done_env.any():
                 self.env_restarts += int(out.dropped_env.sum())
                 done = out.done_env & ~out.dropped_env
-                self.finished_returns += out.episode_return[done].mean(-1).tolist()
+                self.finished_returns += out.episode_return[done][:, env.scored].mean(-1).tolist()
                 self.finished_lengths += out.episode_length[done].tolist()
                 if out.episode_success is not None:
                     self.finished_success += out.episode_success[done].tolist()

@@ -154,6 +154,32 @@ class CommConfig:
 
 
 @dataclass
+class OpponentsConfig:
+    """Fixed opponents, to train a response to a population: the seats of every role but ``learn``
+    are played by one of ``players`` (bot names, ``random``, run folders or checkpoint files), drawn
+    per episode with ``weights`` (empty: uniform). ``learn`` empty: every seat learns."""
+
+    learn: str = ""
+    players: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+    greedy: bool = False  # opponents take their most likely action instead of sampling
+
+    def validate(self) -> None:
+        if self.learn and not self.players:
+            raise ConfigError(f"opponents.learn={self.learn!r} needs opponents.players (bot names, random, "
+                              "run folders or checkpoint files)")
+        if self.players and not self.learn:
+            raise ConfigError("opponents.players needs opponents.learn=ROLE: the role that learns (see "
+                              "`marl scenarios` for the roles)")
+        if self.weights and len(self.weights) != len(self.players):
+            raise ConfigError(f"opponents.weights has {len(self.weights)} entries for {len(self.players)} players")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.learn)
+
+
+@dataclass
 class AlgoConfig:
     """What every algorithm's config has; an algorithm's ``Config`` subclasses this and adds its
     own keys (the ``algo.*`` section; ``algo=NAME`` picks the algorithm)."""
@@ -203,6 +229,7 @@ class TrainConfig:
     comm: CommConfig = field(default_factory=CommConfig)
     sharing: SharingConfig = field(default_factory=SharingConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
+    opponents: OpponentsConfig = field(default_factory=OpponentsConfig)
 
     def validate(self) -> None:
         _positive(self, "total_steps", "num_envs", "lr", "eval_episodes", "threads", "keep_checkpoints")

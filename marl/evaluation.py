@@ -41,7 +41,7 @@ def eval_mode(module):
 @dataclass
 class EvalResult:
     returns: np.ndarray  # [episodes] mean over agents of each agent's return
-    agent_returns: np.ndarray  # [episodes, N]
+    agent_returns: np.ndarray  # [episodes, N] (the scored seats only: N of them less any fixed opponents')
     lengths: np.ndarray  # [episodes]
     # [episodes] the episode's success (EnvOutput.episode_success); NaN where the env reports none
     success: np.ndarray | None = None
@@ -89,8 +89,11 @@ def _evaluate(
     num_envs: int = 8,
     device: str | torch.device = "cpu",
     restart_failed: bool = False,
+    opponents=None,
 ) -> EvalResult:
-    """``actor=None`` plays uniformly random valid actions (the random baseline).
+    """``actor=None`` plays uniformly random valid actions (the random baseline). ``opponents``
+    (``marl.league.Opponents``): the other roles' seats are played by them, and only the learning
+    role's seats are scored.
 
     Every env plays a fixed quota of episodes (the first ones it finishes), so scenarios with
     episodes of varying length are not biased towards short episodes."""
@@ -98,6 +101,10 @@ def _evaluate(
     quota = -(-episodes // n_envs)
     env = VectorEnv(scenario, num_envs=n_envs, seed=seed + EVAL_SEED_OFFSET, device=device,
                     restart_failed=restart_failed)
+    if opponents is not None:
+        from marl.league.opponents import OpponentSeats
+
+        env = OpponentSeats(env, opponents, seed=seed + EVAL_SEED_OFFSET)
     gen = torch.Generator().manual_seed(seed)
     out = env.reset()
     carry = actor.initial_carry(out.alive.shape, device=device) if actor is not None else {}
@@ -116,7 +123,8 @@ def _evaluate(
                 for k in torch.nonzero(out.done_env & ~out.dropped_env).flatten().tolist():
                     if len(per_env[k]) < quota:
                         success = float("nan") if out.episode_success is None else float(out.episode_success[k])
-                        per_env[k].append((out.episode_return[k].cpu().numpy(), int(out.episode_length[k]), success))
+                        per_env[k].append((out.episode_return[k][env.scored].cpu().numpy(), int(out.episode_length[k]),
+                                           success))
     finally:
         env.close()
     # interleave env by env (episode 0 of every env, then episode 1, ...) and keep the first `episodes`

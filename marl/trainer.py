@@ -27,6 +27,7 @@ from marl.collector import Collector
 from marl.config import TrainConfig, to_dict
 from marl.evaluation import evaluate
 from marl.guards import check_rollout
+from marl.league.opponents import OpponentSeats, resolve_opponents
 from marl.logger import MetricsLog, WandbLog, plot_learning_curve
 
 
@@ -53,6 +54,17 @@ def _progress(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
 
 
+def _opponents(cfg: TrainConfig, scenario):
+    """The fixed opponents of ``cfg.opponents`` (None where every seat learns)."""
+    if not cfg.opponents.enabled:
+        return None
+    o = cfg.opponents
+    try:
+        return resolve_opponents(scenario, o.learn, o.players, o.weights, o.greedy)
+    except ValueError as exc:
+        raise RunSetupError(str(exc)) from None
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train with ``cfg``; returns the run folder."""
     runtime.configure(cfg.threads)
@@ -72,6 +84,9 @@ def train(cfg: TrainConfig) -> Path:
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
     env = make_vector_env(scenario, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, workers=cfg.workers,
                           device=device, restart_failed=cfg.restart_failed_envs)
+    opponents = _opponents(cfg, scenario)
+    if opponents is not None:
+        env = OpponentSeats(env, opponents, seed=cfg.seed)
     env_info = EnvInfo.from_env(env, cfg.scenario)
     algo = make_algorithm(cfg, env_info).to(device)
 
@@ -92,7 +107,8 @@ def train(cfg: TrainConfig) -> Path:
     print(
         f"{cfg.algo.name.upper()} on {cfg.scenario}{' ' + str(cfg.scenario_args) if cfg.scenario_args else ''}: "
         f"{env.n_agents} agents, obs {env.obs_dim}, state {env.state_dim}, {algo.describe()}, {cfg.num_envs} envs x "
-        f"{algo.rollout_len} steps per update, {cfg.total_steps:,} env steps ({env.backend} envs) -> {run_dir}",
+        f"{algo.rollout_len} steps per update, {cfg.total_steps:,} env steps ({env.backend} envs)"
+        f"{'; ' + opponents.describe() if opponents else ''} -> {run_dir}",
         flush=True,
     )
     collector = Collector(env, algo, algo.rollout_len, device)
@@ -157,7 +173,7 @@ def train(cfg: TrainConfig) -> Path:
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every
                 res = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
-                               restart_failed=cfg.restart_failed_envs)
+                               restart_failed=cfg.restart_failed_envs, opponents=opponents)
                 row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
                 if collector.reports_success:
                     row["eval_success_mean"] = res.success_mean
@@ -180,8 +196,9 @@ def train(cfg: TrainConfig) -> Path:
 
     train_wall = wall_offset + time.perf_counter() - start
     final = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
-                     restart_failed=cfg.restart_failed_envs)
-    random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed, restart_failed=cfg.restart_failed_envs)
+                     restart_failed=cfg.restart_failed_envs, opponents=opponents)
+    random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed, restart_failed=cfg.restart_failed_envs,
+                               opponents=opponents)
     summary = {
         "scenario": cfg.scenario,
         "algo": cfg.algo.name,
@@ -195,6 +212,11 @@ def train(cfg: TrainConfig) -> Path:
         "eval_episodes": cfg.eval_episodes,
         "return_definition": "mean over agents of each agent's episode return; greedy actions",
     }
+    if opponents is not None:
+        summary["opponents"] = {"learn": opponents.learn, "players": [p.name for p in opponents.players],
+                                "weights": list(opponents.weights)}
+        summary["return_definition"] = (f"mean over the {opponents.learn} seats of each one's episode return against "
+                                        "the opponents drawn per episode; greedy actions")
     if "success_mean" in summary["final_eval"] or "success_mean" in summary["random_policy"]:
         summary["success_definition"] = ("mean over episodes of the episode's success: the mean over agents "
                                          "of infos[agent]['success'] on its last step")

@@ -43,6 +43,7 @@ class BatchedVectorEnv:
         # success() defined: episode_success on every step, as VectorEnv where the env reports it
         self.reports_success = type(sim).success is not BatchedSim.success
         self._agent_id = torch.eye(n, device=self.device).expand(e, n, n) if self.layout.agent_id else None
+        self.scored = torch.ones(n, dtype=torch.bool, device=self.device)  # as VectorEnv.scored
 
     n_agents = VectorEnv.n_agents  # both read the layout
     obs_dim = VectorEnv.obs_dim

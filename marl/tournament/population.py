@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -146,7 +147,8 @@ def load_actor(path: str, scenario: str, overrides: tuple) -> torch.nn.Module:
     where that differs from the one it was trained on."""
     from marl.policy import load_policy
 
-    return load_policy(path).for_scenario(scenario, dict(overrides)).actor
+    with torch.random.fork_rng(devices=[]):  # building the actor draws initial weights: not from the caller's RNG
+        return load_policy(path).for_scenario(scenario, dict(overrides)).actor
 
 
 def check_player(player: PlayerSpec, scenario: str, overrides: dict) -> None:
@@ -176,6 +178,16 @@ class Controller:
     def episode_started(self, k: int, episode_id: int) -> None:
         pass
 
+    def release(self, k: int) -> None:
+        """Env k's episode is played by someone else now (population training draws per episode)."""
+
+    def state_dict(self) -> dict:
+        """What the controller remembers between steps, for an exact resume."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
 
 class PolicyController(Controller):
     def __init__(self, actor, num_envs: int, n_agents: int, greedy: bool):
@@ -196,6 +208,12 @@ class PolicyController(Controller):
         starts[k] = True
         self.carry = self.actor.reset_carry(self.carry, starts)
 
+    def state_dict(self) -> dict:
+        return {"carry": self.carry}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.carry = state["carry"]
+
 
 class RandomController(Controller):
     def __init__(self, env, seed: int):
@@ -204,6 +222,12 @@ class RandomController(Controller):
 
     def act(self, out) -> torch.Tensor:
         return self.env.random_actions(self.gen)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
 
 
 class BotController(Controller):
@@ -219,6 +243,15 @@ class BotController(Controller):
         self.bots[k] = {s: self.family.make(self.name, np.random.default_rng([self.seed, episode_id, s]))
                         for s in self.seats}
         self.fresh[k] = True
+
+    def release(self, k: int) -> None:
+        self.bots[k] = {}
+
+    def state_dict(self) -> dict:
+        return {"bots": pickle.dumps(self.bots), "fresh": self.fresh.copy()}  # bots are plain Python objects
+
+    def load_state_dict(self, state: dict) -> None:
+        self.bots, self.fresh = pickle.loads(state["bots"]), state["fresh"].copy()
 
     def act(self, out) -> torch.Tensor:
         obs = out.obs.numpy()
