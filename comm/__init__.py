@@ -6,8 +6,8 @@ node ``e * N + i`` is agent i of env e, and all E envs form one disjoint batch g
 Graphs
 ------
 ``GraphContext(n_envs, n_agents, positions=None [E,N,d], alive=None [E,N] bool, obs=None [E,N,O],
-device=None, training=False)`` is what a graph sees. ``graph(ctx) -> Edges`` (``Graph.__call__``)
-builds, validates and completes the edges:
+device=None, training=False, noise=None, team=None [N] int)`` is what a graph sees.
+``graph(ctx) -> Edges`` (``Graph.__call__``) builds, validates and completes the edges:
 
 ``Edges(index [2,M] int64, attr [M,F] | None, weight [M] | None, n_envs, n_agents)``: row 0 of
 ``index`` sends, row 1 receives (PyG); ``attr`` = ``[pos[src] - pos[dst], distance]`` for graphs with
@@ -28,11 +28,14 @@ them out of the policy's). ``graph_names()``, ``GRAPHS``, ``register_graph(name)
 ``load_plugin(path)`` (imports a user file so its decorators run; a failure is a one-line
 ``CommError`` naming the file). ``validate_edges(edges, ctx, graph_name)`` runs inside ``__call__``
 (``graph.validate = False`` skips it). Edges to or from agents with ``alive == False`` are dropped for
-every graph (``drop_dead``).
+every graph (``drop_dead``). Edges never cross teams: with ``ctx.team`` (a team id per agent seat,
+the same in every env) every edge between two teams is dropped for every graph, with no opt-out;
+a graph that keeps k senders per agent bars the other teams before choosing (``ctx.same_team()``
+[N, N] bool, ``[dst, src]``), as ``knn`` and ``learned`` do, so it keeps k teammates.
 
 Built-ins: ``none``, ``self`` (self loops only), ``complete``, ``ring``, ``star`` (agent 0 hub),
 ``erdos_renyi(p=0.5, seed=0)`` (fixed per (seed, N), symmetric), ``knn(k=4)`` (k nearest other
-alive agents, k clamped to N-1), ``radius(radius=1.0)`` (distance < radius), and
+alive agents (teammates), k clamped to N-1), ``radius(radius=1.0)`` (distance < radius), and
 ``learned(n_agents, sparsity=0.4, tau=1.0, hard=True)`` (``LearnedGraph``: CommFormer-style, k =
 max(floor(sparsity*N), 1) incoming edges (it warns when that is N-1, the complete graph) by Gumbel
 top-k with straight-through weights in training (its noise is ``draw(ctx)``, replayed via

@@ -1,7 +1,8 @@
 """The built-in graphs: none, self, complete, ring, star, erdos_renyi, knn, radius.
 
-All are vectorised over envs and agents. Only ``self`` has self loops; edges touching dead agents
-are dropped by ``Graph.__call__``; knn and radius also exclude dead agents when choosing neighbours.
+All are vectorised over envs and agents. Only ``self`` has self loops; edges touching dead agents,
+and edges between different teams (``ctx.team``), are dropped by ``Graph.__call__``; knn and radius
+also exclude dead agents when choosing neighbours, and knn chooses among teammates only.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class ErdosRenyiGraph(FixedGraph):
 
 @register_graph("knn")
 class KNNGraph(Graph):
-    """Each alive agent receives from its k nearest other alive agents (k clamped to N - 1)."""
+    """Each alive agent receives from its k nearest other alive agents (k clamped to N - 1); with
+    teams, its k nearest alive teammates (fewer if the team has fewer)."""
 
     needs_positions = True
     edge_features = True
@@ -130,8 +132,11 @@ class KNNGraph(Graph):
         barred = torch.eye(N, dtype=torch.bool, device=ctx.device).expand(E, N, N)
         if ctx.alive is not None:
             barred = barred | ~ctx.alive[:, None, :]  # dead agents send nothing
+        same_team = ctx.same_team()
+        if same_team is not None:
+            barred = barred | ~same_team  # barred before choosing: the k nearest teammates, not k minus opponents
         nearest_dist, nearest = dist.masked_fill(barred, float("inf")).topk(k, dim=-1, largest=False)
-        keep = torch.isfinite(nearest_dist)  # fewer than k alive others: drop the padding
+        keep = torch.isfinite(nearest_dist)  # fewer than k alive others (teammates): drop the padding
         if ctx.alive is not None:
             keep = keep & ctx.alive[:, :, None]  # dead agents receive nothing
         offsets = (torch.arange(E, device=ctx.device) * N)[:, None, None]

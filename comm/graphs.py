@@ -39,7 +39,10 @@ __all__ = [
 
 @dataclass
 class GraphContext:
-    """What a graph may look at to build this step's edges (all tensors have a leading env axis)."""
+    """What a graph may look at to build this step's edges (all tensors but ``team`` have a leading
+    env axis). ``team`` [N] gives each agent seat a team id, the same in every env; given, no edge
+    ever joins two agents of different teams (``Graph.__call__`` drops them; ``same_team()`` lets a
+    graph that picks a fixed number of neighbours choose among teammates only). None: no teams."""
 
     n_envs: int
     n_agents: int
@@ -51,6 +54,7 @@ class GraphContext:
     # a stochastic graph's random draws for this step (``Graph.draw``): given, the graph uses them
     # instead of drawing, so a step can be rebuilt exactly (PPO's update replays the rollout's graph)
     noise: Tensor | None = None
+    team: Tensor | None = None  # [N] integer team id per agent seat (constant over envs); None: no teams
 
     def __post_init__(self) -> None:
         E, N = self.n_envs, self.n_agents
@@ -59,14 +63,32 @@ class GraphContext:
                 raise CommError(f"GraphContext.{field} must have shape [E={E}, N={N}, ...], got {tuple(tensor.shape)}")
         if self.alive is not None and self.alive.dtype != torch.bool:
             raise CommError(f"GraphContext.alive must be a bool tensor, got {self.alive.dtype}")
+        if self.team is not None:
+            team = self.team
+            if not isinstance(team, Tensor) or team.dtype.is_floating_point or team.is_complex():
+                got = team.dtype if isinstance(team, Tensor) else type(team).__name__
+                raise CommError(f"GraphContext.team must be an integer tensor [N={N}], got {got}")
+            if tuple(team.shape) != (N,):
+                raise CommError(f"GraphContext.team must have shape [N={N}] (one team id per agent seat), "
+                                f"got {tuple(team.shape)}")
         if self.device is None:
-            given = [t for t in (self.positions, self.alive, self.obs) if t is not None]
+            given = [t for t in (self.positions, self.alive, self.obs, self.team) if t is not None]
             self.device = given[0].device if given else torch.device("cpu")
         self.device = torch.device(self.device)
+        if self.team is not None:
+            self.team = self.team.to(device=self.device, dtype=torch.long)
 
     @property
     def num_nodes(self) -> int:
         return self.n_envs * self.n_agents
+
+    def same_team(self) -> Tensor | None:
+        """``[N, N]`` bool, ``out[dst, src]``: whether src and dst are on the same team (None: no
+        teams, everyone may talk). A graph that picks a fixed number of senders per agent bars the
+        others before choosing, so an agent gets its k best teammates."""
+        if self.team is None:
+            return None
+        return self.team[:, None] == self.team[None, :]
 
 
 def pairwise_distances(positions: Tensor) -> Tensor:
@@ -196,6 +218,11 @@ class Graph(nn.Module):
     """A communication graph. Implement ``build(ctx)`` returning ``Edges`` or a bool adjacency
     ``[E, N, N]`` (``adj[e, dst, src]``); call the graph (``graph(ctx)``) to get checked ``Edges``.
 
+    Edges never cross teams: when ``ctx.team`` is given, ``graph(ctx)`` drops every edge whose sender
+    and receiver have different team ids, for every graph (built-in or a user's; there is no opt-out),
+    after dropping dead agents' edges. A graph that keeps a fixed number of senders per agent (knn,
+    learned) also bars other teams before choosing (``ctx.same_team()``), so it keeps k teammates.
+
     Class attributes: ``needs_positions`` (asking for it without positions is an error);
     ``edge_features`` (the base class adds ``[pos[src] - pos[dst], distance]`` per edge, needs
     positions); ``edge_dim`` (0 or the size of the edge features; a property, ``pos_dim + 1`` when
@@ -251,6 +278,9 @@ class Graph(nn.Module):
         if ctx.alive is not None and self.drop_dead and out.num_edges:
             alive = ctx.alive.reshape(-1)
             out = out.select(alive[out.index[0]] & alive[out.index[1]])
+        if ctx.team is not None and out.num_edges:  # messages never cross teams, whatever the graph
+            seat_team = ctx.team[out.index % ctx.n_agents]  # [2, M]: the sender's and the receiver's team
+            out = out.select(seat_team[0] == seat_team[1])
         if self.edge_features and out.attr is None:
             if ctx.positions.shape[-1] != self.pos_dim:
                 raise CommError(

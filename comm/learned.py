@@ -13,6 +13,8 @@ N - 1 the graph is complete and there is nothing to learn: the constructor warns
   edges are returned (an unselected edge would still enter an attention softmax), so the logits get
   their gradient through the softmax over each receiver's row.
 - evaluation or frozen: the deterministic top-k of the logits, ``weight=None``.
+- teams (``ctx.team``): other teams' senders are barred before the top-k (and from the relaxation's
+  softmax), so each agent keeps its k best teammates (all of them when its team has at most k others).
 
 ``Gate`` decides from each agent's own observation whether it receives messages this step.
 """
@@ -127,15 +129,26 @@ class LearnedGraph(Graph):
             scores = (logits + gumbel) / self.tau
         else:
             scores = logits.detach().expand(E, N, N)
-        chosen = scores.topk(k, dim=-1).indices  # [E, receiver, k] senders
+        same_team = ctx.same_team()
+        if same_team is not None:  # barred before choosing: k teammates, not k senders minus the opponents
+            scores = scores.masked_fill(~same_team, float("-inf"))
+        top = scores.topk(k, dim=-1)
+        chosen = top.indices  # [E, receiver, k] senders
         offsets = (torch.arange(E, device=ctx.device) * N)[:, None, None]
         dst = (offsets + torch.arange(N, device=ctx.device)[None, :, None]).expand(E, N, k)
         index = torch.stack([(offsets + chosen).reshape(-1), dst.reshape(-1)])
         weight = None
         if sample:
-            relaxed = scores.softmax(dim=-1).gather(-1, chosen).reshape(-1)
+            soft = scores
+            if same_team is not None:  # an agent without teammates: a finite row (its edges are dropped below)
+                alone = ~(same_team & ~torch.eye(N, dtype=torch.bool, device=ctx.device)).any(-1)
+                soft = scores.masked_fill(alone[:, None], 0.0)
+            relaxed = soft.softmax(dim=-1).gather(-1, chosen).reshape(-1)
             weight = straight_through(torch.ones_like(relaxed), relaxed) if self.hard else relaxed
-        return Edges(index, weight=weight)
+        edges = Edges(index, weight=weight)
+        if same_team is not None:  # fewer than k teammates: drop the barred padding the top-k filled in
+            edges = edges.select((top.values > float("-inf")).reshape(-1))
+        return edges
 
 
 class Gate(nn.Module):

@@ -26,7 +26,7 @@ def build_actor(cfg, env) -> Actor:
     communication = None
     if cfg.comm.enabled:
         communication = Communication(cfg.comm, a.hidden, layout.obs_dim, layout.n_agents, env.pos_dim or None,
-                                      env.has_positions, env.scenario, activation=a.activation)
+                                      env.has_positions, env.scenario, activation=a.activation, teams=env.teams)
     return Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication,
                  sharing=sharing_spec(cfg, cfg.sharing.name, layout.n_agents))
 

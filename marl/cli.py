@@ -189,6 +189,12 @@ def cmd_crossplay(args) -> int:
     return crossplay_command(args.overrides)
 
 
+def cmd_league(args) -> int:
+    from marl.league.commands import league_command
+
+    return league_command(args.overrides, resume=args.resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="marl", description="mosaic-marl: cooperative multi-agent RL on PettingZoo")
     sub = p.add_subparsers(dest="command", required=True)
@@ -226,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("crossplay", help="cooperative cross-play between independently trained teams")
     s.add_argument("overrides", nargs="*", metavar="key=value")
     s.set_defaults(func=cmd_crossplay)
+    s = sub.add_parser("league", help="grow a population: PSRO (meta=nash), fictitious play, self-play")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.add_argument("--resume", action="store_true", help="continue the league in out=FOLDER")
+    s.set_defaults(func=cmd_league)
     _add_bench_parsers(sub)
     return p
 
@@ -257,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     from marl.bench import BenchError
     from marl.checkpoint import CheckpointError
     from marl.guards import NonFiniteError
+    from marl.league import USER_ERRORS as LEAGUE_ERRORS
     from marl.tournament import USER_ERRORS as TOURNAMENT_ERRORS
     from marl.trainer import RunSetupError
 
@@ -264,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
     except (UserError, ConfigError, BenchError, scenarios.ScenarioError, CheckpointError, RunSetupError, SpaceError,
-            CommError, NonFiniteError, *TOURNAMENT_ERRORS) as exc:
+            CommError, NonFiniteError, *TOURNAMENT_ERRORS, *LEAGUE_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

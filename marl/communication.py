@@ -2,10 +2,11 @@
 
 ``Communication(x [B,N,H], obs, inputs, carry, replay) -> (x', carry', aux)``: messages flow
 only along the graph's incoming edges, so agent i's output depends on agents with a path to it
-within ``rounds`` hops. State is explicit: the delayed channel's senders' features (and positions)
-travel in the caller's carry, and every stochastic decision (the learned graph's Gumbel sample, the
-gates, lost messages, channel noise) comes back in ``aux.replay`` so the update can replay it;
-nothing is written to module attributes during forward.
+within ``rounds`` hops, and never on another team's seats when ``inputs.team`` is given. State is
+explicit: the delayed channel's senders' features (and positions) travel in the caller's carry, and
+every stochastic decision (the learned graph's Gumbel sample, the gates, lost messages, channel noise)
+comes back in ``aux.replay`` so the update can replay it; nothing is written to module attributes
+during forward.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ GRAPH_OPTIONS = ("k", "radius", "p", "seed", "sparsity")
 
 @dataclass
 class CommInputs:
-    """What the graph may look at besides the features: the scene and who is alive."""
+    """What the graph may look at besides the features: the scene, who is alive, and who is on
+    which team.
+
+    ``team`` [N] (an integer team id per agent seat, the same for the whole batch) or None (no
+    teams: everyone may talk). Given, messages never cross teams: every graph's edges between seats
+    of different teams are dropped (``comm.Graph``), and knn / learned choose their k senders among
+    teammates, so no policy receives anything from an opponent's seat, in any number of rounds.
+    Competitive scenarios pass each seat's team here when collecting, evaluating and in tournaments."""
 
     positions: torch.Tensor | None = None  # [B, N, d]
     alive: torch.Tensor | None = None  # [B, N] bool
+    team: torch.Tensor | None = None  # [N] long: team id per agent seat; None: no teams
 
 
 @dataclass
@@ -85,8 +94,12 @@ def _replayed(replay: dict, aux: StepAux, key: str, draw):
 
 class Communication(nn.Module):
     def __init__(self, cfg: CommConfig, hidden: int, obs_dim: int, n_agents: int, pos_dim: int | None,
-                 has_positions: bool, scenario: str, activation: str = "relu"):
+                 has_positions: bool, scenario: str, activation: str = "relu", teams: tuple | None = None):
         super().__init__()
+        # the seats' teams in a competitive scenario (Scenario.team_ids): messages stay within a team
+        # on every call, acting and updating alike, unless the caller's inputs name other teams
+        self.register_buffer("teams", None if teams is None else torch.as_tensor(teams, dtype=torch.long),
+                             persistent=False)
         self.graph = build_graph(cfg, n_agents, pos_dim, has_positions, scenario)
         self.gate = comm.Gate(obs_dim) if cfg.gating else None
         self.block = comm.MessagePassingBlock(
@@ -120,7 +133,8 @@ class Communication(nn.Module):
         replay, carry = replay or {}, carry or {}
         aux = StepAux()
         ctx = comm.GraphContext(n_envs=B, n_agents=N, positions=inputs.positions, alive=inputs.alive,
-                                obs=obs, device=x.device, training=self.training)
+                                obs=obs, device=x.device, training=self.training,
+                                team=self.teams if inputs.team is None else inputs.team)
         ctx.noise = _replayed(replay, aux, "graph_noise", lambda: self.graph.draw(ctx))
         edges = self.graph(ctx)
         gate = None

@@ -166,7 +166,7 @@ class Actor(nn.Module):
     def forward(self, obs: torch.Tensor, carry: Carry | None = None, inputs=None,
                 replay: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, Carry, StepAux]:
         """``obs`` [B, N, O] -> distribution parameters [B, N, A], the next carry and the step's aux.
-        ``inputs`` (``CommInputs``: positions, alive) feed the communication graph; ``replay``
+        ``inputs`` (``CommInputs``: positions, alive, team) feed the communication graph; ``replay``
         holds stochastic decisions to take again (from a previous call's ``aux.replay``)."""
         carry = carry or {}
         new: Carry = {}
@@ -287,7 +287,9 @@ class IndependentCritic(Critic):
 class GraphCritic(Critic):
     """A GNN over the agents' own observations with global mean pooling (as InforMARL's critic):
     V_i = MLP([node_i, mean over alive agents of node_j]) after message passing over ``graph``.
-    ``sharing`` applies to the encoder and the output MLP; the GNN's own maps stay shared."""
+    ``sharing`` applies to the encoder and the output MLP; the GNN's own maps stay shared.
+    ``inputs.team`` is ignored: a centralised critic (training only, never acting) that pools over
+    every agent anyway; the team restriction is for the actor's messages."""
 
     def __init__(self, obs_dim: int, graph: nn.Module, block: nn.Module, hidden=64, layers=2, activation="tanh",
                  layer_norm=False, sharing: SharingSpec = FULL, n_agents: int = 1):

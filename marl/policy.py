@@ -36,11 +36,14 @@ class Policy:
     def scenario_args(self) -> dict:
         return dict(self.config.scenario_args)
 
-    def for_layout(self, layout) -> "Policy":
-        """The same weights acting for another env layout (e.g. another number of agents)."""
-        if layout == self.env.layout:
+    def for_layout(self, layout, teams=None) -> "Policy":
+        """The same weights acting for another env layout (e.g. another number of agents), whose
+        seats' teams are ``teams`` (default: as trained where the number of seats is the same)."""
+        if teams is None and layout.n_agents == self.env.layout.n_agents:
+            teams = self.env.teams
+        if layout == self.env.layout and teams == self.env.teams:
             return self
-        env = replace(self.env, layout=layout)
+        env = replace(self.env, layout=layout, teams=teams)
         return Policy(_build(self.config, env, self.state, self.path), self.config, env, self.path, self.state)
 
     def for_scenario(self, scenario: str, overrides: dict | None = None) -> "Policy":
@@ -52,9 +55,10 @@ class Policy:
         import scenarios
         from envs import VectorEnv
 
-        env = VectorEnv(scenarios.make(scenario, **overrides), 1)
+        made = scenarios.make(scenario, **overrides)
+        env = VectorEnv(made, 1)
         env.close()
-        return self.for_layout(env.layout)
+        return self.for_layout(env.layout, made.team_ids)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -85,7 +89,12 @@ def load_policy(path: str | Path, layout=None, comm_overrides: dict | None = Non
     cfg = build_config(payload["config"])
     if comm_overrides:
         cfg.comm = replace(cfg.comm, **comm_overrides)
-    env = EnvInfo(**payload["env_info"])
+    saved = dict(payload["env_info"])
+    if "teams" not in saved:  # written before teams were kept: read them off the scenario
+        import scenarios
+
+        saved["teams"] = scenarios.make(cfg.scenario, **cfg.scenario_args).team_ids
+    env = EnvInfo(**saved)
     if layout is not None and layout != env.layout:
         env = replace(env, layout=layout)
     state = {k[len("actor."):]: v for k, v in payload["algorithm"]["modules"].items() if k.startswith("actor.")}

@@ -95,6 +95,15 @@ class Scenario:
         return {role: tuple(members) for role, members in out.items()}
 
     @property
+    def team_ids(self) -> tuple[int, ...] | None:
+        """Each agent's team (the index of its role) in a competitive or mixed scenario with two
+        roles or more; None in a cooperative one, whose roles all play together."""
+        roles = list(self.teams)
+        if self.spec.kind == "cooperative" or len(roles) < 2:
+            return None
+        return tuple(roles.index(self.spec.role(a)) for a in self.agents)
+
+    @property
     def heterogeneous(self) -> bool:
         first = self.agents[0]
         return any(

@@ -144,3 +144,48 @@ def test_a_short_run_learns_to_beat_fixed_bots(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     # the opponent seat is not scored: a zero-sum mean over both seats would be 0
     assert summary["final_eval"]["return_mean"] > 0.8 * 20 > summary["random_policy"]["return_mean"]
+
+
+@pytest.mark.parametrize("opponents", [False, True])
+def test_a_competitive_scenario_keeps_messages_within_teams_when_acting_and_updating(opponents):
+    """simple_tag's seats carry their teams into the actor built for it, so the rollout and the
+    update build the same within-team graph: at identical parameters the PPO ratio is exactly 1."""
+    from marl.algos import EnvInfo, Progress, make_algorithm
+    from marl.collector import Collector
+    from marl.communication import CommInputs
+    from marl.config import build_config
+
+    torch.manual_seed(0)
+    cfg = build_config({"scenario": "mpe/simple_tag", "num_envs": 3, "actor": {"hidden": 16},
+                        "critic": {"hidden": 16}, "algo": {"epochs": 1, "minibatches": 1},
+                        "comm": {"graph": "learned", "gating": True}})
+    sc = scenarios.make(cfg.scenario)
+    env = VectorEnv(sc, 3, seed=0)
+    if opponents:
+        env = OpponentSeats(env, resolve_opponents(sc, "agent", ["random"]), seed=0)
+    algo = make_algorithm(cfg, EnvInfo.from_env(env, cfg.scenario))
+    assert sc.team_ids == (0, 0, 0, 1) and algo.actor.comm.teams.tolist() == [0, 0, 0, 1]
+    ro = Collector(env, algo, 12, torch.device("cpu")).collect()
+    env.close()
+    data, _ = algo.prepare(ro)
+    mb, env_idx = next(iter(algo.minibatches(data, ro)))
+    with torch.no_grad():
+        params, _ = algo.policy_params(mb, CommInputs(mb.positions, mb.mask > 0), ro.carry0, ro.starts, env_idx)
+        logp, _ = algo.actor.log_prob_entropy(params, mb.actions)
+    assert (logp - mb.old_logp).abs().max() < 1e-4
+    assert algo.update(ro, Progress(0, 1000))["clip_frac"] == 0.0
+
+
+def test_a_loaded_policy_knows_its_seats_teams_also_from_a_checkpoint_written_before_teams(tag_policy, tmp_path):
+    from marl import checkpoint as ckpt
+    from marl.policy import load_policy
+    from marl.tournament.population import load_actor
+
+    assert load_policy(tag_policy).actor.comm.teams.tolist() == [0, 0, 0, 1]
+    assert load_actor(str(ckpt.latest_checkpoint(tag_policy)), "mpe/simple_tag", ()).comm.teams.tolist() == [0, 0, 0, 1]
+    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(tag_policy))
+    del payload["env_info"]["teams"]
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_policy(tmp_path / "old.pt").actor.comm.teams.tolist() == [0, 0, 0, 1]
+    spread = scenarios.make("mpe/simple_spread")
+    assert spread.team_ids is None  # cooperative: everyone may talk

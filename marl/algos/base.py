@@ -35,12 +35,14 @@ from marl.config import AlgoConfig, ConfigError
 @dataclass(frozen=True)
 class EnvInfo:
     """What the networks are built from: the padded per-agent layout, the global state's size,
-    the positions' size (0: the scenario has none) and the scenario's name (for messages)."""
+    the positions' size (0: the scenario has none), the scenario's name (for messages) and the
+    seats' teams (communication stays within a team)."""
 
     layout: Layout
     state_dim: int
     pos_dim: int = 0
     scenario: str = ""
+    teams: tuple | None = None  # team id per seat in a competitive scenario (Scenario.team_ids), else None
 
     @property
     def n_agents(self) -> int:
@@ -52,7 +54,8 @@ class EnvInfo:
 
     @staticmethod
     def from_env(env, scenario: str) -> "EnvInfo":
-        return EnvInfo(env.layout, env.state_dim, env.pos_dim if env.has_positions else 0, scenario)
+        return EnvInfo(env.layout, env.state_dim, env.pos_dim if env.has_positions else 0, scenario,
+                       env.scenario.team_ids)
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,8 @@ class PPO(Algorithm):
         out, terms = [], []
         for t in range(mb.obs.shape[0]):
             carry = self.actor.reset_carry(carry, starts[t])
-            step = CommInputs(*(None if x is None else x[t] for x in (inputs.positions, inputs.alive)))
+            step = CommInputs(*(None if x is None else x[t] for x in (inputs.positions, inputs.alive)),
+                              team=inputs.team)  # team [N] is the same every step
             params, carry, aux = self.actor(mb.obs[t], carry, step, {k: v[t] for k, v in mb.replay.items()})
             out.append(params)
             terms.append(aux.terms)
