@@ -468,6 +468,9 @@ def build_config(data: dict) -> TrainConfig:
     config_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     scenario_name = data.get("scenario", TrainConfig.scenario)
     extra = {k: data.pop(k) for k in list(data) if k not in config_keys}
+    if "opponents" in data and not isinstance(data["opponents"], dict):
+        # classic/rrps_vs_bots has an option of that name (its bots); the opponents section takes keys
+        extra["opponents"] = data.pop("opponents")
     if extra:
         try:
             options = scenarios.spec(str(scenario_name)).overrides
