@@ -37,8 +37,9 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--name", default="crossplay_spread", help="results folder under benchmarks/results/")
     args = p.parse_args()
-    folder = RESULTS / "crossplay_spread"
+    folder = RESULTS / args.name
     jobs = [(folder / "runs" / f"{algo}-s{seed}", ["scenario=mpe/simple_spread", f"algo={algo}", f"seed={seed}",
                                                   f"total_steps={args.steps}", "eval_episodes=10"])
             for algo in ("mappo", "ippo") for seed in (int(s) for s in args.seeds.split(","))]
