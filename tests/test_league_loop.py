@@ -125,3 +125,36 @@ def test_ray_gives_the_same_league_as_the_local_pool(tmp_path, league):
     assert numbers(on_ray) == numbers(state)
     for a, b in zip(weights(on_ray), weights(state)):
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_a_league_killed_while_a_response_trains_resumes_to_the_same_results(tmp_path, league):
+    """SIGKILL `marl league` after the second response's first checkpoint; --resume finishes it from
+    that checkpoint (matches of generation 1 kept) and the league equals the uninterrupted one."""
+    import signal
+    import time
+
+    from tests.test_reliability import cli, finish
+
+    state, _ = league
+    out = tmp_path / "killed"
+    args = ["scenario=classic/rrps", "meta=nash", "generations=2", "initial=rock", "episodes=4", "seed=3",
+            "workers=0", f"out={out}", "progress=false", "num_throws=10", "train.total_steps=4000",
+            "train.num_envs=8", "train.algo.rollout_len=10", "train.eval_episodes=2", "train.actor.hidden=32",
+            "train.critic.hidden=32", "train.checkpoint_every=800"]
+    proc = cli("league", *args)
+    second = out / "runs" / "g2-player_0" / "checkpoints"
+    deadline = time.monotonic() + 180
+    while not (second.is_dir() and ckpt.list_checkpoints(second)):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "runs" / "g2-player_0" / "summary.json").exists(), "killed while the response trained"
+    finish(cli("league", *args, "--resume"))
+    resumed = json.loads((out / "league.json").read_text())
+    assert "resuming" in (out / "runs" / "g2-player_0" / "train.log").read_text()
+    assert numbers(resumed) == numbers(state)
+    for a, b in zip(weights(resumed), weights(state)):
+        assert all(torch.equal(a[k], b[k]) for k in a)
