@@ -225,6 +225,7 @@ class TrainConfig:
     wandb_project: str = "mosaic-marl"
     progress: bool = True  # progress bar on a terminal
     plugins: list = field(default_factory=list)  # Python files to import first (user graphs, layers, scenarios)
+    preset: str = ""  # a named group of settings under yours (marl/presets.py): fast
     actor: ActorConfig = field(default_factory=ActorConfig)
     comm: CommConfig = field(default_factory=CommConfig)
     sharing: SharingConfig = field(default_factory=SharingConfig)
@@ -464,6 +465,7 @@ def build_config(data: dict) -> TrainConfig:
         keys = [f"ppo.{k} -> algo.{k}" for k in data["ppo"]] if isinstance(data["ppo"], dict) else []
         raise ConfigError(f"the ppo section is now algo (PPO's options belong to algo=mappo|ippo|happo): "
                           f"{', '.join(keys) or 'use algo.KEY=...'}")
+    data = _with_preset(data)
     data = _with_comm_method(data)
     config_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     scenario_name = data.get("scenario", TrainConfig.scenario)
@@ -501,6 +503,19 @@ def build_config(data: dict) -> TrainConfig:
 
     algorithm_class(cfg.algo.name).check_config(cfg)
     return cfg
+
+
+def _with_preset(data: dict) -> dict:
+    """``preset=NAME``: the preset's keys under the ones the user set (theirs win)."""
+    from marl.presets import preset_settings
+
+    if not data.get("preset"):
+        return data
+    try:
+        preset = preset_settings(str(data["preset"]))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return merge(preset, data)
 
 
 def _with_comm_method(data: dict) -> dict:

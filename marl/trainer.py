@@ -124,6 +124,11 @@ def train(cfg: TrainConfig) -> Path:
     next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else math.inf
     next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else math.inf
     start, last_ret = time.perf_counter(), float("nan")
+    # wall_time_s counts training only: evaluations during training are measurement, not training
+    eval_time = [0.0]
+
+    def elapsed() -> float:
+        return wall_offset + time.perf_counter() - start - eval_time[0]
 
     def save(path_steps: int) -> Path:
         return ckpt.save_checkpoint(
@@ -134,7 +139,7 @@ def train(cfg: TrainConfig) -> Path:
                 "algorithm": algo.checkpoint_state(),  # networks, optimisers, value normaliser, hooks
                 "iteration": iteration,
                 "env_steps": env_steps,
-                "wall_time_s": wall_offset + time.perf_counter() - start,
+                "wall_time_s": elapsed(),
                 "rng": ckpt.rng_states(),
                 "collector": collector.state_dict(),
                 "config": config,
@@ -158,7 +163,7 @@ def train(cfg: TrainConfig) -> Path:
             iteration += 1
             env_steps += steps_per_iter
             stats.update(algo.after_iteration(Progress(env_steps, cfg.total_steps, env_steps - steps_per_iter)))
-            wall = wall_offset + time.perf_counter() - start
+            wall = elapsed()
             row = {"iteration": iteration, "env_steps": env_steps, "wall_time_s": wall}
             row.update(collector.pop_episode_stats())
             row["steps_per_s"] = steps_per_iter / (t2 - t0)
@@ -172,8 +177,10 @@ def train(cfg: TrainConfig) -> Path:
                 row["eval_success_mean"] = float("nan")
             if env_steps >= next_eval:
                 next_eval += cfg.eval_every
+                t_eval = time.perf_counter()
                 res = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
                                restart_failed=cfg.restart_failed_envs, opponents=opponents)
+                eval_time[0] += time.perf_counter() - t_eval
                 row.update({"eval_return_mean": res.mean, "eval_return_std": res.std})
                 if collector.reports_success:
                     row["eval_success_mean"] = res.success_mean
@@ -194,7 +201,7 @@ def train(cfg: TrainConfig) -> Path:
         log.close()
         env.close()
 
-    train_wall = wall_offset + time.perf_counter() - start
+    train_wall = elapsed()
     final = evaluate(scenario, algo.actor, cfg.eval_episodes, seed=cfg.seed, device=device,
                      restart_failed=cfg.restart_failed_envs, opponents=opponents)
     random_baseline = evaluate(scenario, None, cfg.eval_episodes, seed=cfg.seed, restart_failed=cfg.restart_failed_envs,
