@@ -2,12 +2,19 @@
 
 Third-party packages add scenarios through the ``mosaic_marl.scenarios`` entry-point group: each
 entry point names a callable that calls :func:`register` (or a module that does so on import).
+
+A scenario whose env comes from an optional package is registered with ``requires=("pkg",)`` and an
+``install`` hint: while the package is missing it is left out of :func:`list` (so listings, the
+``marl scenarios`` table and tests over every scenario keep working without it), and ``make`` fails
+with one line saying what to install.
 """
 
 from __future__ import annotations
 
 import builtins
 import difflib
+import importlib.util
+import sys
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
 
@@ -18,6 +25,8 @@ ENTRY_POINT_GROUP = "mosaic_marl.scenarios"
 _REGISTRY: dict[str, tuple[Callable[..., Any], ScenarioSpec]] = {}
 _PLUGINS_LOADED = False
 _PLUGIN_FAILURES: list[str] = []
+# name -> (top-level modules the scenario's env needs, how to install them)
+_REQUIRES: dict[str, tuple[tuple[str, ...], str]] = {}
 
 
 class ScenarioError(ValueError):
@@ -34,14 +43,51 @@ def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:
     return f"unknown {what} {name!r}.{hint} Valid: {', '.join(choices)}"
 
 
-def register(name: str, factory: Callable[..., Any], spec: ScenarioSpec, *, replace: bool = False) -> None:
-    """Add a scenario. ``factory(**overrides)`` must return a PettingZoo ParallelEnv."""
+def register(name: str, factory: Callable[..., Any], spec: ScenarioSpec, *, replace: bool = False,
+             requires: Iterable[str] = (), install: str = "") -> None:
+    """Add a scenario. ``factory(**overrides)`` must return a PettingZoo ParallelEnv.
+
+    ``requires``: top-level modules of optional packages the factory imports; while one is missing
+    the scenario is not listed and ``make`` raises a ScenarioError ending in ``install`` (e.g.
+    ``"pip install 'mosaic-marl[epymarl]'"``)."""
     family, _, short = name.partition("/")
     if not family or not short:
         raise ScenarioError(f"scenario names are 'family/name' (got {name!r}), e.g. 'mpe/simple_spread'")
     if name in _REGISTRY and not replace:
         raise ScenarioError(f"scenario {name!r} is already registered; pass replace=True to override it")
     _REGISTRY[name] = (factory, spec)
+    requires = tuple(requires)
+    if requires:
+        _REQUIRES[name] = (requires, install)
+    else:
+        _REQUIRES.pop(name, None)
+
+
+def _importable(module: str) -> bool:
+    """Whether ``import module`` can find it, without importing it (a ``None`` in sys.modules blocks it)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_requirements(name: str) -> builtins.list[str]:
+    """The optional modules scenario ``name`` needs that are not installed (empty: it can be made)."""
+    modules, _ = _REQUIRES.get(name, ((), ""))
+    return [m for m in modules if not _importable(m)]
+
+
+def requirement_error(name: str) -> ScenarioError | None:
+    """The one-line error for a scenario whose optional package is missing; None if it is installed."""
+    missing = missing_requirements(name)
+    if not missing:
+        return None
+    install = _REQUIRES[name][1]
+    return ScenarioError(f"scenario {name!r} needs the {', '.join(missing)} package"
+                         f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} "
+                         f"not installed" + (f": {install}" if install else ""))
 
 
 def _load_plugins() -> None:
@@ -67,9 +113,9 @@ def _load_plugins() -> None:
 
 
 def list() -> builtins.list[str]:  # noqa: A001 - the issue's API name
-    """Every registered scenario name, sorted."""
+    """Every registered scenario name that can be made here (its optional packages installed), sorted."""
     _load_plugins()
-    return sorted(_REGISTRY)
+    return sorted(n for n in _REGISTRY if not missing_requirements(n))
 
 
 def spec(name: str) -> ScenarioSpec:
@@ -103,6 +149,9 @@ def make(name: str, **overrides: Any) -> Scenario:
     """Make a scenario with ``overrides``; probes one env for its agents and spaces."""
     factory, sspec = _lookup(name)
     merged = check_overrides(name, overrides)
+    error = requirement_error(name)
+    if error is not None:
+        raise error
     try:
         env = factory(**merged)
     except ScenarioError:
