@@ -512,9 +512,14 @@ def _with_preset(data: dict) -> dict:
     if not data.get("preset"):
         return data
     try:
-        preset = preset_settings(str(data["preset"]))
+        preset = dict(preset_settings(str(data["preset"])))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    algo = data.get("algo", "mappo")
+    name = algo.get("name", "mappo") if isinstance(algo, dict) else algo
+    if isinstance(preset.get("algo"), dict):  # a preset's algo.* keys apply to the algorithms that have them
+        known = {f.name for f in dataclasses.fields(_algo_config_class(name))}
+        preset["algo"] = {k: v for k, v in preset["algo"].items() if k in known}
     return merge(preset, data)
 
 

@@ -22,3 +22,9 @@ def test_the_fast_preset_sets_its_keys_and_the_users_keys_win():
 def test_an_unknown_preset_is_a_one_line_error():
     with pytest.raises(ConfigError, match=r"^preset='fats' is not a preset; valid: fast$"):
         build_config({"preset": "fats"})
+
+
+def test_a_preset_applies_only_the_algorithm_keys_the_chosen_algorithm_has():
+    cfg = build_config({"preset": "fast", "algo": "qmix"})
+    assert cfg.algo.name == "qmix" and cfg.num_envs == PRESETS["fast"]["num_envs"]
+    assert cfg.algo.rollout_len == PRESETS["fast"]["algo"]["rollout_len"]

@@ -10,6 +10,7 @@ states and the collector's env replay log and GRU state.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import random
 import re
@@ -24,14 +25,15 @@ import pytest
 import torch
 
 from marl import checkpoint as ckpt
-from marl.algos import algo_names
+from marl.algos import ALGORITHMS, algo_names
 from marl.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 WALL_CLOCK = {"wall_time_s", "steps_per_s", "collect_s", "update_s"}  # differ between identical runs
 # 2 envs x 10 steps per update; mpe episodes last 25 steps, so checkpoints fall mid-episode
-SMALL = ["scenario=mpe/simple_spread", "num_envs=2", "algo.rollout_len=10", "algo.epochs=2", "actor.hidden=16",
-         "critic.hidden=16", "eval_episodes=1", "progress=false"]
+BASE = ["scenario=mpe/simple_spread", "num_envs=2", "algo.rollout_len=10", "actor.hidden=16", "critic.hidden=16",
+        "eval_episodes=1", "progress=false"]
+SMALL = [*BASE, "algo.epochs=2"]
 # a GRU actor talking over a learned graph (its own optimizer, Gumbel samples) through a delayed channel
 RICH = SMALL + ["actor.recurrent=true", "comm.graph=learned", "comm.gating=true", "comm.channel_in_training=true",
                 "comm.channel_delay=true", "comm.channel_noise=0.05", "algo.minibatches=2"]
@@ -92,18 +94,35 @@ def per_agent(algo: str) -> list[str]:
     return ["algo=" + algo, *(["sharing=none"] if algo == "happo" else [])]
 
 
+def _options(algo: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(ALGORITHMS[algo].Config)}
+
+
+def algo_args(algo: str) -> list[str]:
+    """``per_agent`` plus small-run settings for the algorithm's kind: 2 epochs for the PPO family, a
+    replay buffer that starts learning on the first update for the off-policy ones."""
+    extra = {"epochs": "algo.epochs=2", "learning_starts": "algo.learning_starts=20",
+             "batch_size": "algo.batch_size=2", "updates_per_rollout": "algo.updates_per_rollout=2"}
+    return [*per_agent(algo), *(v for k, v in extra.items() if k in _options(algo))]
+
+
+def loss_columns(algo: str) -> list[str]:
+    return ["td_loss"] if "learning_starts" in _options(algo) else ["policy_loss", "value_loss"]
+
+
 @pytest.mark.parametrize("algo", algo_names())
 def test_same_seed_is_bit_identical_and_another_seed_differs(tmp_path, algo):
-    args = [*SMALL, *per_agent(algo), "total_steps=100", "checkpoint_every=100"]
+    args = [*BASE, *algo_args(algo), "total_steps=100", "checkpoint_every=100"]
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         assert main(["train", *args, f"seed={seed}", f"out={tmp_path / name}"]) == 0
     a, b, c = (comparable_rows(tmp_path / n) for n in "abc")
     assert len(a) == 5 and a == b
-    assert all(r["policy_loss"] and r["value_loss"] for r in a)
+    assert all(r[k] for r in a for k in loss_columns(algo))
     assert_same(final_state(tmp_path / "a"), final_state(tmp_path / "b"))
     # another seed: other returns, losses and weights
     assert [r["episode_return_mean"] for r in a] != [r["episode_return_mean"] for r in c]
-    assert [r["policy_loss"] for r in a] != [r["policy_loss"] for r in c]
+    first_loss = loss_columns(algo)[0]
+    assert [r[first_loss] for r in a] != [r[first_loss] for r in c]
     pa, pc = (final_state(tmp_path / n)["algorithm"]["modules"] for n in "ac")
     weights = [k for k in pa if k.endswith("weight")]
     assert weights and all(not torch.equal(pa[k], pc[k]) for k in weights)
@@ -200,14 +219,14 @@ def _check_killed_run_equals_reference(killed: Path, reference: Path, n_rows: in
     assert not list((killed / "checkpoints").glob(".step_*.tmp-*"))
 
 
-KILL_ARGS = [*SMALL, "total_steps=200", "checkpoint_every=20", "keep_checkpoints=2"]  # a checkpoint every update
+KILL_ARGS = [*BASE, "total_steps=200", "checkpoint_every=20", "keep_checkpoints=2"]  # a checkpoint every update
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("algo", algo_names())
 def test_sigkill_during_a_checkpoint_write_resumes_to_the_uninterrupted_result(tmp_path, algo):
     reference, run = tmp_path / "reference", tmp_path / "killed"
-    args = [*KILL_ARGS, *per_agent(algo)]
+    args = [*KILL_ARGS, *algo_args(algo)]
     assert main(["train", *args, f"out={reference}"]) == 0
     _kill_during_checkpoint_write(run, args)
     finish(cli("train", *args, f"out={run}", "resume=true"))
@@ -220,13 +239,14 @@ def test_sigkill_during_a_checkpoint_write_resumes_to_the_uninterrupted_result(t
 def test_many_random_sigkills_always_resume_and_finish(tmp_path, trial_seed):
     rng = random.Random(trial_seed)
     reference, run = tmp_path / "reference", tmp_path / "killed"
-    assert main(["train", *KILL_ARGS, f"out={reference}"]) == 0
+    args = [*KILL_ARGS, *algo_args("mappo")]
+    assert main(["train", *args, f"out={reference}"]) == 0
     for _ in range(6):
         if rng.random() < 0.3:
-            _kill_during_checkpoint_write(run, KILL_ARGS)
+            _kill_during_checkpoint_write(run, args)
         else:
-            _kill_after_random_progress(run, KILL_ARGS, rng, total_rows=10)
-    finish(cli("train", *KILL_ARGS, f"out={run}", "resume=true"))
+            _kill_after_random_progress(run, args, rng, total_rows=10)
+    finish(cli("train", *args, f"out={run}", "resume=true"))
     _check_killed_run_equals_reference(run, reference, 10)
 
 

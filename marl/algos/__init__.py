@@ -3,7 +3,9 @@ subclass with a typed ``Config`` (the ``algo.*`` section). The trainer builds wh
 ``algo=NAME`` selects and never names one; a plugin file can register its own.
 
 Built-ins: ``mappo`` and ``ippo`` (PPO with a centralized / independent critic, ``marl/algos/ppo.py``)
-and ``happo`` (sequential per-agent trust-region updates, ``marl/algos/happo.py``).
+and ``happo`` (sequential per-agent trust-region updates, ``marl/algos/happo.py``); the value-based
+``iql``, ``vdn`` and ``qmix`` (off-policy Q-learning from a replay buffer of rollout segments, with no
+mixer, a sum and a monotonic state-conditioned mixer: ``marl/algos/qlearning.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def make_algorithm(cfg, env: EnvInfo) -> Algorithm:
 # the built-ins register themselves on import
 from marl.algos import happo as _happo  # noqa: E402,F401
 from marl.algos import ppo as _ppo  # noqa: E402,F401
+from marl.algos import qlearning as _qlearning  # noqa: E402,F401
 
 __all__ = ["ALGORITHMS", "Algorithm", "EnvInfo", "Progress", "algo_names", "algorithm_class", "make_algorithm",
            "register_algorithm"]
