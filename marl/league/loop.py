@@ -38,6 +38,7 @@ from marl.tournament.backends import BACKENDS, make_backend
 from marl.tournament.matches import MatchTask, match_seed, schedule
 from marl.tournament.payoff import build_payoff
 from marl.tournament.population import PlayerSpec, bot_players, checkpoint_players
+from marl.tournament.run import _progress as progress_bar
 from marl.tournament.run import roles_and_seats, roles_differ
 from marl.tournament.store import ResultStore
 
@@ -274,7 +275,7 @@ def run_league(cfg: LeagueConfig, resume: bool = False, backend=None) -> dict:
     solver = make_meta_solver(cfg.meta)
     own_backend = backend is None
     backend = backend or make_backend(cfg.backend, cfg.workers, cfg.address)
-    bar = _progress(cfg.generations, len(state["generations"]), cfg.progress)
+    bar = progress_bar(cfg.generations, len(state["generations"]), cfg.progress, unit="generation", desc="league")
     try:
         _play_missing(cfg, game, state["members"], store, backend)
         while len(state["generations"]) < cfg.generations:
@@ -341,22 +342,3 @@ def _run_all(backend, tasks, what: str) -> dict[str, dict]:
             raise RuntimeError(f"{what} {task.key} failed:\n{payload}")
         results[task.key] = payload
     return results
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kw) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="generation", desc="league", dynamic_ncols=True)

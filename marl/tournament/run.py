@@ -210,13 +210,17 @@ class _NoBar:
     def update(self, n: int) -> None:
         pass
 
+    def set_postfix(self, **kw) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
-def _progress(total: int, initial: int, enabled: bool):
+def _progress(total: int, initial: int, enabled: bool, unit: str = "match", desc: str = "matches"):
+    """A tqdm bar, or one that does nothing when ``enabled`` is false (also used by ``marl league``)."""
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="match", desc="matches", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True)
