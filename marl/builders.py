@@ -27,8 +27,11 @@ def build_actor(cfg, env) -> Actor:
     if cfg.comm.enabled:
         communication = Communication(cfg.comm, a.hidden, layout.obs_dim, layout.n_agents, env.pos_dim or None,
                                       env.has_positions, env.scenario, activation=a.activation, teams=env.teams)
+    from marl.algos import algorithm_class  # the algorithm says whether its continuous actions are squashed
+
     return Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication,
-                 sharing=sharing_spec(cfg, cfg.sharing.name, layout.n_agents))
+                 sharing=sharing_spec(cfg, cfg.sharing.name, layout.n_agents),
+                 squash=algorithm_class(cfg.algo.name).squashed_actions)
 
 
 def build_critic(cfg, env, kind: str) -> nn.Module:

@@ -114,9 +114,11 @@ class Actor(nn.Module):
         layer_norm: bool = False,
         comm: nn.Module | None = None,
         sharing: SharingSpec = FULL,
+        squash: bool = False,
     ):
         super().__init__()
         self.discrete = layout.discrete
+        self.squash = squash and not layout.discrete
         self.hidden = hidden
         self.n_agents = layout.n_agents
         self.sharing = sharing
@@ -137,6 +139,10 @@ class Actor(nn.Module):
             self.log_std = nn.Parameter(torch.full((layout.action_dim,), -0.5))
             dims = torch.as_tensor(layout.action_high != layout.action_low)  # padded dims are 0..0
             self.register_buffer("dim_mask", dims.float(), persistent=False)  # [N, A]
+            # squash: actions are the box's centre + half-width * tanh(u) (the off-policy actor-critics)
+            low, high = (torch.as_tensor(x, dtype=torch.float32) for x in (layout.action_low, layout.action_high))
+            self.register_buffer("box_centre", (high + low) / 2, persistent=False)
+            self.register_buffer("box_half", (high - low) / 2, persistent=False)
 
     @property
     def recurrent(self) -> bool:
@@ -189,6 +195,18 @@ class Actor(nn.Module):
             out = out.masked_fill(self.invalid, -1e9)
         return out, new, aux
 
+    def to_box(self, u: torch.Tensor) -> torch.Tensor:
+        """A squashing actor's action for the unbounded ``u``: inside the action box, a padded dim at its bound."""
+        return self.box_centre + self.box_half * torch.tanh(u)
+
+    def squashed_log_prob(self, params: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """log-density of the action ``to_box(u)`` when ``u ~ Normal(params, std)``: the Gaussian's
+        log-density minus log |d to_box / du| = log half + log(1 - tanh(u)^2), over the real dims."""
+        gauss = Normal(params, self.log_std.exp().expand_as(params), validate_args=False).log_prob(u)
+        log_dtanh = 2 * (math.log(2.0) - u - F.softplus(-2 * u))  # log(1 - tanh(u)^2), stable for large |u|
+        log_half = torch.log(self.box_half.clamp(min=1e-12))
+        return ((gauss - log_dtanh - log_half) * self.dim_mask).sum(-1)
+
     def log_prob_entropy(self, params: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and the policy's entropy, per agent."""
         if self.discrete:  # by hand: torch.distributions costs more than the network at this size
@@ -209,6 +227,9 @@ class Actor(nn.Module):
                 flat = logp_all.exp().reshape(-1, params.shape[-1])
                 action = torch.multinomial(flat, 1).view(params.shape[:-1])
             return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1), carry, aux
+        if self.squash:
+            u = params if deterministic else params + self.log_std.exp() * torch.randn_like(params)
+            return self.to_box(u), self.squashed_log_prob(params, u), carry, aux
         if deterministic:
             action = params
         else:

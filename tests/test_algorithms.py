@@ -67,9 +67,10 @@ def test_the_built_in_algorithms_are_registered_with_their_configs():
         cls = ALGORITHMS[name]
         assert cls.name == name and cls.critics and build_config({"algo": name}).algo.name == name
     assert build_config({"algo": "happo"}).algo.team_advantage is True
-    with pytest.raises(ConfigError, match=r"^algo='maddpg' is not a registered algorithm\..*Valid: happo, ippo, iql, "
-                                          r"mappo, qmix, vdn"):
-        build_config({"algo": "maddpg"})
+    with pytest.raises(ConfigError, match=r"^algo='madpg' is not a registered algorithm\. Did you mean 'maddpg'\?.*"
+                                          r"Valid: happo, iddpg, ippo, iql, isac, maddpg, mappo, masac, matd3, "
+                                          r"qmix, vdn"):
+        build_config({"algo": "madpg"})
 
 
 @pytest.mark.parametrize("feature", list(FEATURES))

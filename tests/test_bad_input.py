@@ -32,8 +32,8 @@ def one_line_error(capsys, args, tmp_path) -> str:
         (["scenario=mpe/simple_sprad"],
          r"^unknown scenario 'mpe/simple_sprad'\. Did you mean 'mpe/simple_spread'.*\? Valid: butterfly/"),
         (["algo=mapo"],
-         r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, ippo, iql, mappo, qmix, "
-         r"vdn "
+         r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, iddpg, ippo, iql, isac, "
+         r"maddpg, mappo, masac, matd3, qmix, vdn "
          r"\(register your own with @register_algorithm in a plugins= file\)$"),
         (["comm.graph=knnn"],
          r"^unknown comm\.graph 'knnn'\. Did you mean 'knn'.*\? Valid: complete, erdos_renyi, knn"),

@@ -103,10 +103,13 @@ def algo_args(algo: str) -> list[str]:
     replay buffer that starts learning on the first update for the off-policy ones."""
     extra = {"epochs": "algo.epochs=2", "learning_starts": "algo.learning_starts=20",
              "batch_size": "algo.batch_size=2", "updates_per_rollout": "algo.updates_per_rollout=2"}
-    return [*per_agent(algo), *(v for k, v in extra.items() if k in _options(algo))]
+    continuous = ["scenario_args.continuous_actions=true"] if "discrete" not in ALGORITHMS[algo].action_spaces else []
+    return [*per_agent(algo), *continuous, *(v for k, v in extra.items() if k in _options(algo))]
 
 
 def loss_columns(algo: str) -> list[str]:
+    if "n_critics" in _options(algo):
+        return ["critic_loss", "actor_loss"]
     return ["td_loss"] if "learning_starts" in _options(algo) else ["policy_loss", "value_loss"]
 
 

@@ -239,14 +239,14 @@ def test_the_update_replays_the_acted_q_values_exactly(feature):
     assert ro.starts[25].all()
     b = _time_first(algo.segments(ro))
     with torch.no_grad():
-        q, _, _ = algo.q_values(algo.actor, b, current=True, following=False)
+        q, _, _ = algo.unroll(algo.actor, b, current=True, following=False, grad=False)
     acted = q.gather(-1, b["actions"].unsqueeze(-1)).squeeze(-1)
     assert (acted - ro.q).abs().max() < 1e-4
     if "gate" in feature:
         assert 0 < ro.replay["gate"].mean() < 1
         b.pop("replay.gate")  # drawn again instead: other Q-values
         with torch.no_grad():
-            q2, _, _ = algo.q_values(algo.actor, b, current=True, following=False)
+            q2, _, _ = algo.unroll(algo.actor, b, current=True, following=False, grad=False)
         assert (q2 - q).abs().max() > 1e-2
 
 

@@ -93,6 +93,8 @@ class Algorithm(nn.Module):
     critics: ClassVar[tuple[str, ...]] = ()
     # action spaces it supports
     action_spaces: ClassVar[tuple[str, ...]] = ("discrete", "continuous")
+    # continuous actions squashed into the action box by the actor (tanh), rather than clipped by the env
+    squashed_actions: ClassVar[bool] = False
 
     def __init__(self, cfg, env: EnvInfo):
         super().__init__()
@@ -109,7 +111,7 @@ class Algorithm(nn.Module):
         if not cls.critics and chosen != "auto":
             raise ConfigError(f"algo={cls.name} has no critic; remove critic={chosen}")
         if cls.critics and chosen not in ("auto", *cls.critics):
-            others = [n for n, c in _registry().items() if chosen in c.critics]
+            others = [n for n, c in _registry().items() if chosen in c.critics and _family(c) is _family(cls)]
             an = lambda w: f"an {w}" if w[0] in "aeiou" else f"a {w}"  # noqa: E731
             alt = f"; for {an(chosen)} critic use algo={' or algo='.join(others)}" if others else ""
             raise ConfigError(f"algo={cls.name} trains {an(' or '.join(cls.critics))} critic, not "
@@ -203,6 +205,11 @@ class Algorithm(nn.Module):
         for hook in self.hooks:
             out.update(hook.artifacts(Path(run_dir), title))
         return out
+
+
+def _family(cls) -> type:
+    """The config class just below AlgoConfig in ``cls.Config``'s ancestry (PPO's, the replay algorithms')."""
+    return next((k for k in cls.Config.__mro__ if AlgoConfig in k.__bases__), AlgoConfig)
 
 
 def _registry() -> dict:
