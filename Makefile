@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint bench docs clean
+.PHONY: install demo test test-all lint bench bench-jax docs clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/learning.py
+
+# JaxMARL side by side (benchmarks/throughput.py part f): the jaxbench extra, then only that part
+bench-jax: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray,jaxbench]"
+	$(BIN)/python benchmarks/throughput.py --skip-pettingzoo --batched-envs ''
 
 docs: $(STAMP)
 	$(BIN)/python -m marl.reference

@@ -1,4 +1,4 @@
-"""Parameter sharing benchmark: none / full / full_id / random_masks / masks under MAPPO.
+"""Parameter sharing benchmark: none / full / full_id / random_masks / masks under MAPPO (or ``--algo``).
 
 ``learn``: every (scenario, scheme, seed) is an ordinary training run (``marl train``) in
 ``OUT/<scenario>-<scheme>-s<seed>``, a few at a time; finished runs are skipped, so the script can be
@@ -13,6 +13,16 @@ peak resident memory is its own.
     .venv/bin/python benchmarks/sharing.py learn [--scenarios mpe/simple_spread,...] [--seeds 0,1,2]
         [--schemes none,full,full_id,random_masks,masks] [--total-steps 500000] [--parallel 2]
     .venv/bin/python benchmarks/sharing.py cost [--agents 3,10,30]
+
+Kaleidoscope's own settings (issue 15): masks vs full vs none under QMIX (the Q-network's sharing)
+and under MATD3, where ``--critic-sharing same`` gives the twin critics the same scheme (under masks
+they are Kaleidoscope's masked critic ensemble); results in ``results/sharing_<name>.*``:
+
+    .venv/bin/python benchmarks/sharing.py learn --algo qmix --name qmix --scenarios mpe/simple_spread \
+        --schemes masks,full,none --total-steps 300000 backend=batched actor.activation=relu lr=0.0005
+    .venv/bin/python benchmarks/sharing.py learn --algo matd3 --name matd3 --critic-sharing same \
+        --scenarios mpe/simple_spread --schemes masks,full,none --total-steps 300000 backend=batched \
+        continuous_actions=true
 """
 
 from __future__ import annotations
@@ -51,10 +61,11 @@ def learn(args) -> None:
         for scheme in schemes:
             for seed in seeds:
                 run = out / f"{sc.replace('/', '-')}-{scheme}-s{seed}"
-                train_args = [f"scenario={sc}", "algo=mappo", f"seed={seed}", f"total_steps={args.total_steps}",
+                critic = [f"critic.sharing={scheme}"] if args.critic_sharing == "same" else []
+                train_args = [f"scenario={sc}", f"algo={args.algo}", f"seed={seed}", f"total_steps={args.total_steps}",
                               f"sharing={scheme}", f"eval_episodes={args.eval_episodes}",
                               f"sharing.reset_interval={args.total_steps // 5}",
-                              *SCHEME_ARGS.get(scheme, []), *args.extra]
+                              *SCHEME_ARGS.get(scheme, []), *critic, *args.extra]
                 jobs.append((sc, scheme, seed, run, train_args))
     t0 = time.perf_counter()
     codes = run_parallel([(run, a) for *_, run, a in jobs], args.parallel)
@@ -72,17 +83,23 @@ def learn(args) -> None:
                      "wall_time_s": s["wall_time_s"], "steps_per_s": s["steps_per_s"],
                      "actor_weights": params.get("weights"), "actor_thresholds": params.get("thresholds", 0)})
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sharing.json").write_text(json.dumps({"total_steps": args.total_steps, "rows": rows}, indent=2))
-    report = [f"# Parameter sharing under MAPPO ({args.total_steps:,} env steps, seeds {args.seeds})", "",
+    stem = f"sharing_{args.name}" if args.name else "sharing"
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"algo": args.algo, "critic_sharing": args.critic_sharing,
+                                                      "extra": args.extra, "total_steps": args.total_steps,
+                                                      "rows": rows}, indent=2))
+    critic_text = ", the critic's sharing the same as the actor's" if args.critic_sharing == "same" else ""
+    report = [f"# Parameter sharing under {args.algo.upper()} ({args.total_steps:,} env steps, seeds {args.seeds}"
+              f"{critic_text}; {' '.join(args.extra) or 'defaults'})", "",
               "Final greedy return (mean over agents, "
               f"{args.eval_episodes} episodes), mean +- 95% CI (Student t) over seeds; wall time per run with "
               f"{args.parallel} runs sharing the machine; actor parameters = network weights (+ mask thresholds).", ""]
     for sc in scenarios:
         report += table(sc, [r for r in rows if r["scenario"] == sc], schemes)
-        plot_curves(sc, [r for r in rows if r["scenario"] == sc and "run_dir" in r], schemes,
-                    RESULTS / f"sharing_{sc.split('/')[-1]}.png")
-        report += [f"![{sc}](sharing_{sc.split('/')[-1]}.png)", ""]
-    (RESULTS / "sharing.md").write_text("\n".join(report) + "\n")
+        picture = f"{stem}_{sc.split('/')[-1]}.png"
+        plot_curves(sc, [r for r in rows if r["scenario"] == sc and "run_dir" in r], schemes, RESULTS / picture,
+                    args.algo)
+        report += [f"![{sc}]({picture})", ""]
+    (RESULTS / f"{stem}.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
 
 
@@ -108,7 +125,7 @@ def table(scenario: str, rows: list[dict], schemes: list[str]) -> list[str]:
     return lines + [""]
 
 
-def plot_curves(scenario: str, rows: list[dict], schemes: list[str], path: Path) -> None:
+def plot_curves(scenario: str, rows: list[dict], schemes: list[str], path: Path, algo: str = "mappo") -> None:
     """Training return (smoothed) against env steps: the mean over seeds, with the seeds' range."""
     import matplotlib
 
@@ -129,7 +146,7 @@ def plot_curves(scenario: str, rows: list[dict], schemes: list[str], path: Path)
         ax.fill_between(grid, ys.min(0), ys.max(0), color=color, alpha=0.15, lw=0)
     ax.set_xlabel("env steps")
     ax.set_ylabel("training episode return (mean over agents)")
-    ax.set_title(f"MAPPO on {scenario}: parameter sharing")
+    ax.set_title(f"{algo.upper()} on {scenario}: parameter sharing")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -247,13 +264,19 @@ def main() -> None:
     p.add_argument("--total-steps", type=int, default=500_000)
     p.add_argument("--eval-episodes", type=int, default=100)
     p.add_argument("--parallel", type=int, default=2)
-    p.add_argument("--out", default="runs/bench-sharing")
+    p.add_argument("--out", default=None, help="default runs/bench-sharing[-NAME]")
+    p.add_argument("--algo", default="mappo")
+    p.add_argument("--critic-sharing", default="default", choices=["default", "same"],
+                   help="same: the critic gets the actor's scheme too (MATD3's masked twin critics)")
+    p.add_argument("--name", default=None, help="results/sharing_<name>.* (default: results/sharing.*)")
     p.add_argument("extra", nargs="*", help="more key=value options for every run (e.g. backend=batched)")
     c = sub.add_parser("cost")
     c.add_argument("--agents", default="3,10,30")
     c.add_argument("--variants", default="full,none,masks,masks_row")
     c.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.cmd == "learn" and args.out is None:
+        args.out = "runs/bench-sharing" + (f"-{args.name}" if args.name else "")
     learn(args) if args.cmd == "learn" else cost(args)
 
 

@@ -20,12 +20,28 @@ cores of the target machine), with the share of each iteration spent collecting 
 inference) and updating, in eager mode and with ``compile=true`` (torch.compile of the update's forward
 passes and loss). Target: >= 20,000 env steps/s on 2 cores.
 
+JaxMARL side by side, third part: (f) the raw env rate of ``jaxmarl.make("MPE_simple_spread_v3")`` (JaxMARL's
+port of the same task) under ``jax.jit(jax.vmap(env.step))``, one call per step with its outputs waited for,
+and as ``JAX_SCAN_STEPS`` steps in one ``lax.scan`` (how JaxMARL's own rollouts run), next to (d)'s
+``BatchedVectorEnv.step`` on N=3, for E = 16, 512, 4096 and our torch threads 1 and 2; random actions made
+beforehand, auto-resets included on both sides (JaxMARL's ``step`` resets finished envs itself), compiled and
+warmed up before any clock starts, interleaved per repeat (the order flips every repeat), medians reported, with
+the process's CPU seconds per wall second (XLA picks its own CPU threads). jax and jaxmarl are an optional extra,
+never a dependency of the package; without them this part prints how to install them and is skipped:
+
+    .venv/bin/python -m pip install -c constraints.txt -e ".[dev,jaxbench]"
+    .venv/bin/python benchmarks/throughput.py --skip-pettingzoo --batched-envs ''   # only (f): make bench-jax
+
+Results: ``benchmarks/results/throughput.md`` (a part not measured keeps its previous section there),
+``throughput.json`` (a)-(c), ``throughput_batched.json`` (d)-(e), ``throughput_jaxmarl.json`` (f).
+
     .venv/bin/python benchmarks/throughput.py [--envs 1,8,16,32] [--repeats 3] [--seconds 1.0]
                                               [--batched-envs 16,64,256] [--batched-agents 3,10,30,100]
                                               [--batched-train-envs 16,64,256,512]
                                               [--batched-train-threads 1,2]
                                               [--batched-train-compile no,yes] [--skip-pettingzoo]
-                                              [--device cpu]
+                                              [--jaxmarl-envs 16,512,4096] [--jaxmarl-torch-threads 1,2]
+                                              [--skip-jaxmarl] [--device cpu]
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ import io
 import json
 import os
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -223,6 +240,184 @@ def batched_section(args) -> tuple[list[str], dict]:
     return lines, {"env_rates": table, "training": train_table, "device": args.device}
 
 
+# ---- JaxMARL side by side (part f): the optional jaxbench extra ---------------------------------------------
+JAXMARL_ENV = "MPE_simple_spread_v3"
+JAXBENCH_INSTALL = '.venv/bin/python -m pip install -c constraints.txt -e ".[dev,jaxbench]"'
+JAX_SCAN_STEPS = 50  # steps per call of the lax.scan row (our rollout length)
+
+
+def import_jaxmarl():
+    """(jax, jaxmarl), or None when the jaxbench extra is not installed (jaxmarl prints on import: muted)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import jax
+            import jaxmarl
+    except ImportError:
+        return None
+    return jax, jaxmarl
+
+
+def timed(call, steps_per_call: int, seconds: float, min_calls: int = 3) -> tuple[float, float]:
+    """(env steps/s, process CPU seconds per wall second) of ``call()`` repeated for ``seconds``; CPU time
+    counts every thread of this process, so a value near 2 means both cores were busy."""
+    calls, cpu0, start = 0, time.process_time(), time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < min_calls:
+        call()
+        calls += 1
+    wall = time.perf_counter() - start
+    return calls * steps_per_call / wall, (time.process_time() - cpu0) / wall
+
+
+class JaxMarlSpread:
+    """E copies of ``jaxmarl.make(JAXMARL_ENV)`` under ``jax.jit(jax.vmap(env.step))``: ``env.step`` resets an
+    env whose episode ended (JaxMARL's auto-reset, as its training loops use it); a fresh key per env and step
+    is split inside the compiled function; random actions are made before the clock starts. ``step()``
+    is one call per env step with its outputs waited for (``block_until_ready``), as a Python loop that reads
+    them would; ``scan()`` runs ``JAX_SCAN_STEPS`` steps in one ``lax.scan``, observations and rewards of
+    every step returned (so that XLA cannot drop them), as JaxMARL's own rollouts do."""
+
+    def __init__(self, jax, jaxmarl, num_envs: int, seed: int = 0):
+        self.jax, jnp = jax, jax.numpy
+        with contextlib.redirect_stdout(io.StringIO()):
+            env = jaxmarl.make(JAXMARL_ENV)
+        self.num_envs = num_envs
+        key = jax.random.PRNGKey(seed)
+        key, k_reset, k_act = jax.random.split(key, 3)
+        _, self.state = jax.jit(jax.vmap(env.reset))(jax.random.split(k_reset, num_envs))
+        n_actions = [env.action_space(a).n for a in env.agents]
+        self.actions = [{a: jax.random.randint(k, (num_envs,), 0, n, dtype=jnp.int32)
+                         for a, n, k in zip(env.agents, n_actions, jax.random.split(kk, len(env.agents)))}
+                        for kk in jax.random.split(k_act, 8)]
+        vstep = jax.vmap(env.step)
+
+        def one(key, state, actions):
+            key, sub = jax.random.split(key)
+            obs, state, reward, done, _ = vstep(jax.random.split(sub, num_envs), state, actions)
+            return key, state, (obs, reward, done["__all__"])
+
+        def many(key, state, actions):
+            def body(carry, t):
+                key, state = carry
+                acts = jax.tree.map(lambda x: jnp.roll(x, t), actions)  # a different joint action each step
+                key, state, out = one(key, state, acts)
+                return (key, state), out
+            (key, state), outs = jax.lax.scan(body, (key, state), jnp.arange(JAX_SCAN_STEPS))
+            return key, state, outs
+
+        self._one, self._many, self.key, self._t = jax.jit(one), jax.jit(many), key, 0
+        for _ in range(2):  # compile both and run them once before any clock starts
+            self.step()
+            self.scan()
+
+    def step(self) -> None:
+        self.key, self.state, out = self._one(self.key, self.state, self.actions[self._t % len(self.actions)])
+        self._t += 1
+        self.jax.block_until_ready(out)
+
+    def scan(self) -> None:
+        self.key, self.state, out = self._many(self.key, self.state, self.actions[self._t % len(self.actions)])
+        self._t += 1
+        self.jax.block_until_ready(out)
+
+
+class OursSpread:
+    """Our batched simple_spread N=3 behind ``BatchedVectorEnv`` (auto-resets, EnvOutput), random actions made
+    before the clock starts: what (d) measures."""
+
+    def __init__(self, num_envs: int, seed: int = 0, device: str = "cpu"):
+        from envs.factory import make_vector_env
+
+        self.env = make_vector_env(scenarios.make(SCENARIO, n_agents=3), num_envs, seed=seed, backend="batched",
+                                   device=device)
+        gen = torch.Generator().manual_seed(seed)
+        self.actions = [self.env.random_actions(gen).to(device) for _ in range(8)]
+        self.sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+        self.env.reset()
+        self._t = 0
+        for _ in range(2):
+            self.step()
+
+    def step(self) -> None:
+        self.env.step(self.actions[self._t % len(self.actions)])
+        self._t += 1
+        self.sync()
+
+
+def jaxmarl_section(args) -> tuple[list[str], dict]:
+    """Table (f): raw env steps/s of JaxMARL's simple_spread (jit + vmap, and lax.scan) against our batched
+    simple_spread, same E, interleaved per repeat. Empty when ``--skip-jaxmarl`` or jax is not installed."""
+    env_counts = [int(x) for x in args.jaxmarl_envs.split(",") if x.strip()]
+    threads = [int(x) for x in args.jaxmarl_torch_threads.split(",") if x.strip()]
+    if args.skip_jaxmarl or not env_counts:
+        return [], {}
+    mods = import_jaxmarl()
+    if mods is None:
+        print(f"JaxMARL rows skipped: jax and jaxmarl are not installed (install the extra: {JAXBENCH_INSTALL})")
+        return [], {}
+    jax, jaxmarl = mods
+    load_before, t0 = os.getloadavg()[0], time.perf_counter()
+    theirs = {e: JaxMarlSpread(jax, jaxmarl, e, seed=0) for e in env_counts}
+    ours = {e: OursSpread(e, seed=0, device=args.device) for e in env_counts}
+    compile_s = time.perf_counter() - t0
+    samples = {e: {"jax_step": [], "jax_scan": [], **{f"ours_t{th}": [] for th in threads}} for e in env_counts}
+    for r in range(args.repeats):
+        for e in env_counts:
+            kinds = [("jax_step", lambda: timed(theirs[e].step, e, args.seconds)),
+                     ("jax_scan", lambda: timed(theirs[e].scan, e * JAX_SCAN_STEPS, args.seconds))]
+            for th in threads:
+                def run_ours(th=th):
+                    torch.set_num_threads(th)
+                    try:
+                        return timed(ours[e].step, e, args.seconds)
+                    finally:
+                        torch.set_num_threads(1)
+                kinds.append((f"ours_t{th}", run_ours))
+            for name, run in kinds if r % 2 == 0 else kinds[::-1]:  # alternate who goes first
+                samples[e][name].append(run())
+            print(f"  jaxmarl repeat {r + 1}/{args.repeats} E={e}: " + ", ".join(
+                f"{k} {v[-1][0]:,.0f}" for k, v in samples[e].items()) + " steps/s", file=sys.stderr)
+    med = lambda xs, i=0: statistics.median(x[i] for x in xs)  # noqa: E731
+    load_after = os.getloadavg()[0]
+    lines = [
+        f"## JaxMARL side by side: raw env steps/s, {JAXMARL_ENV} against our batched {SCENARIO} N=3 "
+        f"({args.device}), median of {args.repeats}",
+        "",
+        f"measured {time.strftime('%Y-%m-%d')}, jax {jax.__version__} (CPU), jaxmarl "
+        f"{getattr(jaxmarl, '__version__', '?')}, torch {torch.__version__}; random actions made beforehand, "
+        "auto-resets included on both sides; CPU/wall = process CPU seconds per wall second (2.0 = both cores)",
+        "",
+        "| E | torch threads (ours) | JaxMARL jit(vmap(step)) | CPU/wall | JaxMARL lax.scan of "
+        f"{JAX_SCAN_STEPS} | CPU/wall | ours (BatchedVectorEnv) | CPU/wall | ours / JaxMARL jit(vmap) "
+        "| ours / JaxMARL scan |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    table = {}
+    for e in env_counts:
+        s = samples[e]
+        js, jc, sc, scc = med(s["jax_step"]), med(s["jax_step"], 1), med(s["jax_scan"]), med(s["jax_scan"], 1)
+        for th in threads:
+            o, oc = med(s[f"ours_t{th}"]), med(s[f"ours_t{th}"], 1)
+            table[f"E={e},threads={th}"] = {
+                "envs": e, "torch_threads": th, "jaxmarl_step_steps_per_s": js, "jaxmarl_step_cpu_per_wall": jc,
+                "jaxmarl_scan_steps_per_s": sc, "jaxmarl_scan_cpu_per_wall": scc, "ours_steps_per_s": o,
+                "ours_cpu_per_wall": oc, "ours_over_jaxmarl_step": o / js, "ours_over_jaxmarl_scan": o / sc}
+            lines.append(f"| {e} | {th} | {js:,.0f} | {jc:.2f} | {sc:,.0f} | {scc:.2f} | {o:,.0f} | {oc:.2f} | "
+                         f"{o / js:.2f} | {o / sc:.2f} |")
+    wall = time.perf_counter() - t0
+    cmd = shlex.join(["benchmarks/throughput.py", *args.argv])
+    lines += ["", f"command: `.venv/bin/python {cmd}`; {os.cpu_count()} CPUs, 1-min load average "
+              f"{load_before:.1f} before / {load_after:.1f} after, {compile_s:.0f} s to build and compile, "
+              f"{wall:.0f} s in all; XLA picks its own CPU threads (torch's setting does not reach it)", ""]
+    return lines, {"jaxmarl_env": JAXMARL_ENV, "scenario": SCENARIO, "n_agents": 3, "device": args.device,
+                   "jax": jax.__version__, "jaxmarl": getattr(jaxmarl, "__version__", None),
+                   "torch": torch.__version__, "scan_steps": JAX_SCAN_STEPS, "repeats": args.repeats,
+                   "seconds": args.seconds, "rows": table,
+                   "samples": {str(e): v for e, v in samples.items()}, "cpu_count": os.cpu_count(),
+                   "loadavg_before": load_before, "loadavg_after": load_after, "compile_s": compile_s,
+                   "wall_time_s": wall, "date": time.strftime("%Y-%m-%d"), "command": cmd,
+                   "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--envs", default="1,8,16,32", help="comma-separated numbers of envs E")
@@ -238,7 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-pettingzoo", action="store_true",
                    help="only the batched part (the PettingZoo table in throughput.md is kept as it was)")
     p.add_argument("--device", default="cpu", help="device of the batched env and learner (cpu, cuda)")
+    p.add_argument("--jaxmarl-envs", default="16,512,4096",
+                   help=f"E for the JaxMARL side-by-side env rates ('' skips them; needs: {JAXBENCH_INSTALL})")
+    p.add_argument("--jaxmarl-torch-threads", default="1,2", help="torch threads of our side in the JaxMARL rows")
+    p.add_argument("--skip-jaxmarl", action="store_true", help="leave out the JaxMARL side-by-side rows")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the command line in the JaxMARL section
     if args.train_iters < 2:
         p.error("--train-iters must be >= 2 (the first iteration is left out)")
     env_counts = [int(x) for x in args.envs.split(",") if x.strip()]
@@ -259,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{runs[e]['collect'][-1]:.0f}, train {runs[e]['train'][-1]:.0f}, train with GAT "
                   f"{runs[e]['train_gat'][-1]:.0f} steps/s", file=sys.stderr)
     batched_lines, batched = batched_section(args) if args.batched_envs.strip() else ([], {})
+    jax_lines, jax_results = jaxmarl_section(args)
     wall = time.perf_counter() - t0
 
     results = {}
@@ -297,13 +498,21 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"peak resident memory of this process over every measurement above: {peak_mb:,.0f} MB "
                  f"(target for one training run < {TARGET_RSS_MB:,} MB: "
                  f"{'PASS' if peak_mb < TARGET_RSS_MB else 'FAIL'})")
-    if args.skip_pettingzoo:  # keep the previous PettingZoo table
-        previous = (RESULTS / "throughput.md").read_text() if (RESULTS / "throughput.md").is_file() else ""
-        lines = previous.split("\n## Batched simulator")[0].rstrip("\n").split("\n") if previous else []
-    lines += [""] + batched_lines if batched_lines else []
-    lines.append(f"torch threads 1 unless a table says, {os.cpu_count()} CPUs, "
-                 f"1-min load average {load_before:.1f} before / "
-                 f"{load_after:.1f} after, {wall:.0f} s in all (other processes share the machine: medians)")
+    previous = (RESULTS / "throughput.md").read_text() if (RESULTS / "throughput.md").is_file() else ""
+    previous, _, previous_jax = previous.partition("\n## JaxMARL")  # the JaxMARL section comes last
+    if args.skip_pettingzoo and not batched_lines:  # only the JaxMARL rows (or nothing) measured: keep the rest
+        lines = previous.rstrip("\n").split("\n") if previous else []
+    else:
+        if args.skip_pettingzoo:  # keep the previous PettingZoo table
+            lines = previous.split("\n## Batched simulator")[0].rstrip("\n").split("\n") if previous else []
+        lines += [""] + batched_lines if batched_lines else []
+        lines.append(f"torch threads 1 unless a table says, {os.cpu_count()} CPUs, "
+                     f"1-min load average {load_before:.1f} before / "
+                     f"{load_after:.1f} after, {wall:.0f} s in all (other processes share the machine: medians)")
+    if jax_lines:
+        lines += [""] + jax_lines
+    elif previous_jax:  # not measured this time: the previous JaxMARL section (it carries its date) is kept
+        lines += ["", "## JaxMARL" + previous_jax.rstrip("\n")]
     text = "\n".join(lines)
     print(text)
 
@@ -320,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
             {**batched, "repeats": args.repeats, "seconds": args.seconds, "train_iters": args.train_iters,
              "cpu_count": os.cpu_count(), "torch": torch.__version__, "loadavg_before": load_before,
              "loadavg_after": load_after}, indent=2, default=str))
+    if jax_results:
+        (RESULTS / "throughput_jaxmarl.json").write_text(json.dumps(jax_results, indent=2, default=str))
     (RESULTS / "throughput.md").write_text(text + "\n")
     return 0
 
