@@ -293,6 +293,7 @@ register(
 )
 
 from scenarios import benchmarks_epymarl as _epymarl  # noqa: E402,F401  (lbf/*, rware/*: optional packages)
+from scenarios import benchmarks_mamujoco as _mamujoco  # noqa: E402,F401  (mamujoco/*: an optional package)
 from scenarios import hidden_goal as _hidden_goal  # noqa: E402,F401  (comm/hidden_goal)
 from scenarios import predator_prey as _predator_prey  # noqa: E402,F401  (comm/predator_prey)
 from scenarios import rrps as _rrps_scenarios  # noqa: E402,F401  (classic/rrps, classic/rrps_vs_bots)

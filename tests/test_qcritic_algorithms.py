@@ -266,3 +266,17 @@ def test_qcritic_algorithms_learn_simple_spread(tmp_path, name, continuous):
                  "checkpoint_every=0", "progress=false", f"out={run}"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final_eval"]["return_mean"] > summary["random_policy"]["return_mean"] + 2.0, summary
+
+
+def test_matd3_with_masked_twin_critics_trains_on_multi_agent_mujoco(tmp_path):
+    """Kaleidoscope's own setting: MATD3 with masks on the actors and on the critic ensemble, on a
+    MaMuJoCo robot whose joints are split between agents (gymnasium-robotics, a PettingZoo ParallelEnv)."""
+    run = tmp_path / "run"
+    assert main(["train", "scenario=mamujoco/hopper-3x1", "algo=matd3", "max_cycles=40", "num_envs=2",
+                 "algo.rollout_len=10", "algo.learning_starts=20", "algo.batch_size=2", "algo.updates_per_rollout=2",
+                 "actor.hidden=16", "critic.hidden=16", "sharing=masks", "critic.sharing=masks",
+                 "sharing.reset_interval=40", "total_steps=120", "eval_episodes=2", "progress=false",
+                 f"out={run}"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["parameters"]["critic"]["thresholds"] > 0
+    assert math.isfinite(summary["final_eval"]["return_mean"])
