@@ -33,7 +33,8 @@ COMMON = ["algo.gamma=0.99", "actor.activation=relu"]
 ALGO_ARGS = {"qmix": ["lr=0.0001"], "iql": ["lr=0.0005"], "vdn": ["lr=0.0005"], "mappo": []}
 # Papoudakis et al. 2021, parameter sharing; filled from results/papoudakis2021.md: task -> algo -> text
 PUBLISHED: dict[str, dict[str, str]] = {}
-PUBLISHED_BUDGET: dict[str, str] = {}  # task family -> the paper's training budget
+# task family -> the paper's training budget (results/papoudakis2021.md; RWARE's off-policy 4M is not confirmed)
+PUBLISHED_BUDGET: dict[str, str] = {"lbf": "2M off-policy, 20M on-policy", "rware": "4M (?) off-policy, 40M on-policy"}
 
 
 def n_agents(task: str) -> int:
