@@ -199,6 +199,10 @@ class Actor(nn.Module):
         """A squashing actor's action for the unbounded ``u``: inside the action box, a padded dim at its bound."""
         return self.box_centre + self.box_half * torch.tanh(u)
 
+    def clip_to_box(self, action: torch.Tensor) -> torch.Tensor:
+        """``action`` clipped into the action box (after exploration or target-smoothing noise)."""
+        return torch.clamp(action, self.box_centre - self.box_half, self.box_centre + self.box_half)
+
     def squashed_log_prob(self, params: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """log-density of the action ``to_box(u)`` when ``u ~ Normal(params, std)``: the Gaussian's
         log-density minus log |d to_box / du| = log half + log(1 - tanh(u)^2), over the real dims."""

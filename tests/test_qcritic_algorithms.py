@@ -283,3 +283,22 @@ def test_matd3_with_masked_twin_critics_trains_on_multi_agent_mujoco(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["parameters"]["critic"]["thresholds"] > 0
     assert math.isfinite(summary["final_eval"]["return_mean"])
+
+
+def test_a_non_finite_loss_stops_every_replay_algorithm_naming_the_network():
+    from marl.guards import NonFiniteError
+
+    _, env, algo = _algo("matd3")
+    b, _ = _batch(algo, env, 5)
+    env.close()
+    with torch.no_grad():
+        next(algo.critic.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match=r"non-finite critic loss in the MATD3 update \(gradient step 0\)"):
+        algo.train_step(b)
+    _, env, qmix = _algo("qmix", continuous=False)
+    b, _ = _batch(qmix, env, 5)
+    env.close()
+    with torch.no_grad():
+        next(qmix.mixer.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match=r"non-finite loss in the QMIX update \(gradient step 0\): td_loss"):
+        qmix.train_step(b)

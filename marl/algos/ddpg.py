@@ -57,8 +57,7 @@ class DDPG(QCriticAlgorithm):
             action = self.uniform_actions(u)
         else:
             a = self.actor
-            noisy = a.to_box(u) + self.cfg.algo.exploration_noise * a.box_half * torch.randn_like(u)
-            action = torch.maximum(torch.minimum(noisy, a.box_centre + a.box_half), a.box_centre - a.box_half)
+            action = a.clip_to_box(a.to_box(u) + self.cfg.algo.exploration_noise * a.box_half * torch.randn_like(u))
         # the actor's output (in the rollout only): what a replay of the step must give again
         return ActStep(action, {"policy_out": u}, carry, aux)
 
@@ -69,8 +68,7 @@ class DDPG(QCriticAlgorithm):
         if cfg.target_noise > 0:
             clip = cfg.target_noise_clip * a.box_half
             noise = cfg.target_noise * a.box_half * torch.randn_like(action)
-            action = action + torch.maximum(torch.minimum(noise, clip), -clip)
-            action = torch.maximum(torch.minimum(action, a.box_centre + a.box_half), a.box_centre - a.box_half)
+            action = a.clip_to_box(action + torch.clamp(noise, -clip, clip))
         return self.q(self.target_critic, b, action, None, nxt=True).min(-2).values
 
     def actor_loss(self, b):

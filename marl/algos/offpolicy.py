@@ -19,6 +19,7 @@ from marl.algos.base import Algorithm
 from marl.algos.ppo import Averages
 from marl.communication import CommInputs
 from marl.config import AlgoConfig, ConfigError
+from marl.guards import NonFiniteError
 from marl.replay import SegmentBuffer
 
 PER_STEP = ("obs", "state", "alive", "starts", "actions", "rewards", "truncated", "boot", "next_obs", "next_state",
@@ -172,6 +173,28 @@ class ReplayAlgorithm(Algorithm):
 
     def replay_metrics(self) -> dict[str, float]:
         return {}
+
+    # ---- a gradient step's guards ----------------------------------------------------------------------
+    def backward(self, loss: torch.Tensor, stats: dict, step: int, which: str = "") -> None:
+        """Stop at a non-finite loss (naming the non-finite statistics), else zero every optimizer's
+        gradients and backpropagate ``loss``."""
+        if not torch.isfinite(loss):
+            bad = [k for k, v in stats.items() if not torch.isfinite(torch.as_tensor(v))]
+            raise NonFiniteError(f"non-finite {which + ' ' if which else ''}loss in the {self.name.upper()} update "
+                                 f"(gradient step {step}): {', '.join(bad) or 'the sum of finite terms overflowed'}; "
+                                 "the run stops and keeps its last good checkpoint")
+        for opt in self.optimizers().values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def clip(self, params, step: int, which: str = "") -> torch.Tensor:
+        """Clip the gradient norm at ``algo.max_grad_norm``; stop at a non-finite one."""
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.algo.max_grad_norm)
+        if not torch.isfinite(norm):
+            raise NonFiniteError(f"non-finite {which + ' ' if which else ''}gradient (norm {float(norm)}) in the "
+                                 f"{self.name.upper()} update (gradient step {step}); the run stops and keeps its "
+                                 "last good checkpoint")
+        return norm
 
     def returns(self, rewards, next_values, boot, cont) -> torch.Tensor:
         a = self.cfg.algo

@@ -26,7 +26,6 @@ from marl.algos.offpolicy import ReplayAlgorithm, ReplayConfig, polyak
 from marl.builders import sharing_spec
 from marl.communication import CommInputs
 from marl.config import ConfigError
-from marl.guards import NonFiniteError
 from marl.hooks import make_hooks, param_groups, trainable
 from marl.nets import head, mlp, with_ids
 from marl.ppo import masked_mean
@@ -215,17 +214,17 @@ class QCriticAlgorithm(ReplayAlgorithm):
         step = int(self.grad_steps)
         loss, stats = self.critic_loss(b)
         loss = loss + self.hook_losses({}, self.term_mask(b), {"critic": loss}, stats)
-        self._backward(loss, stats, step, "critic")
-        stats["critic_grad_norm"] = self._clip(self.critic.parameters(), step, "critic")
+        self.backward(loss, stats, step, "critic")
+        stats["critic_grad_norm"] = self.clip(self.critic.parameters(), step, "critic")
         self.critic_opt.step()
         if step % self.cfg.algo.policy_delay == 0:
             owner = next((h for h in self.hooks if h.takes_update(step)), None)  # the learned graph's own steps
             loss, actor_stats = self.actor_loss(b)
-            self._backward(loss, actor_stats, step, "actor")
+            self.backward(loss, actor_stats, step, "actor")
             if owner is not None:
                 actor_stats.update(owner.step(step, 0))
             else:
-                actor_stats["actor_grad_norm"] = self._clip(self.actor_params, step, "actor")
+                actor_stats["actor_grad_norm"] = self.clip(self.actor_params, step, "actor")
                 self.actor_opt.step()
             stats.update(actor_stats)
             stats.update(self.after_actor_step(actor_stats))
@@ -239,23 +238,6 @@ class QCriticAlgorithm(ReplayAlgorithm):
         nan = float("nan")
         return {**stats, **actor_stats, **self.after_actor_step(actor_stats, step=False), "critic_grad_norm": nan,
                 "actor_grad_norm": nan}
-
-    def _backward(self, loss: torch.Tensor, stats: dict, step: int, which: str) -> None:
-        if not torch.isfinite(loss):
-            bad = [k for k, v in stats.items() if not torch.isfinite(torch.as_tensor(v))]
-            raise NonFiniteError(f"non-finite {which} loss in the {self.name.upper()} update (gradient step {step}): "
-                                 f"{', '.join(bad) or 'the sum of finite terms overflowed'}; the run stops and keeps "
-                                 "its last good checkpoint")
-        for opt in self.optimizers().values():
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-
-    def _clip(self, params, step: int, which: str) -> torch.Tensor:
-        norm = nn.utils.clip_grad_norm_(params, self.cfg.algo.max_grad_norm)
-        if not torch.isfinite(norm):
-            raise NonFiniteError(f"non-finite {which} gradient (norm {float(norm)}) in the {self.name.upper()} "
-                                 f"update (gradient step {step}); the run stops and keeps its last good checkpoint")
-        return norm
 
     def update_targets(self) -> None:
         pairs = [(self.target_critic, self.critic)]

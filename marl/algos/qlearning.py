@@ -28,7 +28,6 @@ from marl.algos.base import ActStep
 from marl.algos.offpolicy import ReplayAlgorithm, ReplayConfig, polyak, segment_returns
 from marl.communication import CommInputs
 from marl.config import ConfigError
-from marl.guards import NonFiniteError
 from marl.hooks import make_hooks, param_groups, trainable
 from marl.ppo import masked_mean
 
@@ -166,23 +165,12 @@ class QLearning(ReplayAlgorithm):
         step = int(self.grad_steps)
         owner = next((h for h in self.hooks if h.takes_update(step)), None)  # the learned graph's own steps
         loss, stats = self.td_loss(b)
-        if not torch.isfinite(loss):
-            bad = [k for k, v in stats.items() if not torch.isfinite(torch.as_tensor(v))]
-            raise NonFiniteError(f"non-finite loss in the {self.name.upper()} update (gradient step {step}): "
-                                 f"{', '.join(bad) or 'the sum of finite terms overflowed'}; the run stops and keeps "
-                                 "its last good checkpoint")
-        for opt in self.optimizers().values():
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss, stats, step)
         if owner is not None:
             stats.update(owner.step(step, 0))
         else:
-            norm = nn.utils.clip_grad_norm_(self.params, self.cfg.algo.max_grad_norm)
-            if not torch.isfinite(norm):
-                raise NonFiniteError(f"non-finite gradient (norm {float(norm)}) in the {self.name.upper()} update "
-                                     f"(gradient step {step}); the run stops and keeps its last good checkpoint")
+            stats["grad_norm"] = self.clip(self.params, step)
             self.q_opt.step()
-            stats["grad_norm"] = norm
         self.grad_steps += 1
         self.update_targets()
         return stats
