@@ -37,9 +37,9 @@ import warnings
 
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 
 from envs.constructors import pettingzoo_constructors
+from envs.grid_adapter import GridPackageEnv
 
 N_ACTIONS = 6
 CELL_PIXELS = 32  # side of a field cell in render()'s frame
@@ -70,11 +70,12 @@ def draw_pips(frame: np.ndarray, top: int, left: int, size: int, count: int, col
         frame[y0:y0 + pip, x:x + pip] = colour
 
 
-class LBFParallelEnv(ParallelEnv):
+class LBFParallelEnv(GridPackageEnv):
     """See the module docstring. Options are the package's, named as in our registry:
     ``n_agents`` (players), ``field_size`` (int or (rows, cols)), ``max_food`` (max_num_food),
     ``sight`` (None: the whole field), ``max_cycles`` (max_episode_steps)."""
 
+    cell_pixels = CELL_PIXELS
     metadata = {"name": "lbf_v3", "render_modes": ["rgb_array", "human"], "is_parallelizable": True,
                 "render_fps": 5}
 
@@ -84,9 +85,7 @@ class LBFParallelEnv(ParallelEnv):
                  observe_agent_levels: bool = True, render_mode: str | None = None):
         from lbforaging.foraging.environment import ForagingEnv
 
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None "
-                             f"(got {render_mode!r})")
+        self._set_render_mode(render_mode)
         if n_agents < 1:
             raise ValueError(f"n_agents must be >= 1 (got {n_agents})")
         if max_food < 1:
@@ -101,7 +100,6 @@ class LBFParallelEnv(ParallelEnv):
         if self.sight < 1:
             raise ValueError(f"sight must be >= 1 or None (got {sight})")
         self.max_cycles = int(max_cycles)
-        self.render_mode = render_mode
         with warnings.catch_warnings():  # the package builds its Box from int lists: "precision lowered"
             warnings.simplefilter("ignore", UserWarning)
             self.env = ForagingEnv(
@@ -139,12 +137,6 @@ class LBFParallelEnv(ParallelEnv):
         self._food_slots = np.full((self.max_food, 3), (-1, -1, 0), dtype=np.float32)
         self.steps = 0
 
-    def observation_space(self, agent):
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent):
-        return self._act_spaces[agent]
-
     # ---- episode ---------------------------------------------------------------------------------
 
     def reset(self, seed=None, options=None):
@@ -159,11 +151,7 @@ class LBFParallelEnv(ParallelEnv):
         return self._as_dict(nobs), self._infos()
 
     def step(self, actions):
-        if not self.agents:
-            raise RuntimeError("step() after the episode ended; call reset()")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"lbf needs an action for every agent; missing {missing}")
+        self._check_step(actions)
         joint = []
         for a in self.possible_agents:
             act = int(actions[a])
@@ -186,9 +174,6 @@ class LBFParallelEnv(ParallelEnv):
             self.agents = []
         return obs, rew, terms, truncs, infos
 
-    def _as_dict(self, nobs) -> dict:
-        return {a: np.asarray(o, dtype=np.float32) for a, o in zip(self.possible_agents, nobs)}
-
     def food_collected(self) -> float:
         spawned = float(self.env._food_spawned)  # noqa: SLF001  (the package keeps it private)
         return 1.0 - float(self.env.field.sum()) / spawned if spawned > 0 else 1.0
@@ -208,15 +193,7 @@ class LBFParallelEnv(ParallelEnv):
         """Each player's ``(col, row)`` cell, [N, 2] in agent order."""
         return np.array([(p.position[1], p.position[0]) for p in self.env.players], dtype=np.float32)
 
-    def to_pixels(self, points) -> np.ndarray:
-        """``(col, row)`` cells -> the pixel ``(x, y)`` of their centres in render()'s frame."""
-        return (np.asarray(points, dtype=np.float32) + 0.5) * CELL_PIXELS
-
-    def render(self):
-        if self.render_mode == "human":
-            return self.env.render()
-        if self.render_mode != "rgb_array":
-            return None
+    def draw(self) -> np.ndarray:
         rows, cols = self.field_size
         c = CELL_PIXELS
         frame = np.full((rows * c, cols * c, 3), 255, dtype=np.uint8)
@@ -234,9 +211,6 @@ class LBFParallelEnv(ParallelEnv):
                     i % len(AGENT_COLOURS)]
                 draw_pips(frame, top, left, c, p.level)
         return frame
-
-    def close(self):
-        self.env.close()
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------

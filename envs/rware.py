@@ -46,9 +46,9 @@ import warnings
 
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 
 from envs.constructors import pettingzoo_constructors
+from envs.grid_adapter import GridPackageEnv
 
 N_MOVES = 5
 REWARD_TYPES = ("individual", "global", "two_stage")
@@ -59,11 +59,12 @@ AGENT_COLOURS = np.array([(40, 90, 200), (130, 60, 180), (20, 140, 150), (60, 15
 SHELF_COLOUR, REQUESTED_COLOUR = (235, 205, 150), (215, 50, 45)
 
 
-class RWAREParallelEnv(ParallelEnv):
+class RWAREParallelEnv(GridPackageEnv):
     """See the module docstring. Options are the package's ``Warehouse`` arguments; ``max_cycles`` is
     its ``max_steps``, and ``request_queue_size=None`` is ``n_agents`` (the named tasks' "normal"
     difficulty; their ``-easy`` is ``2 * n_agents``, ``-hard`` is ``n_agents // 2``)."""
 
+    cell_pixels = CELL_PIXELS
     metadata = {"name": "rware_v2", "render_modes": ["rgb_array", "human"], "is_parallelizable": True,
                 "render_fps": 10}
 
@@ -73,9 +74,7 @@ class RWAREParallelEnv(ParallelEnv):
                  normalised_coordinates: bool = False, layout: str | None = None, render_mode: str | None = None):
         from rware.warehouse import ObservationType, RewardType, Warehouse
 
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None "
-                             f"(got {render_mode!r})")
+        self._set_render_mode(render_mode)
         if reward_type not in REWARD_TYPES:
             raise ValueError(f"reward_type must be one of {', '.join(REWARD_TYPES)} (got {reward_type!r})")
         if n_agents < 1:
@@ -92,7 +91,6 @@ class RWAREParallelEnv(ParallelEnv):
         queue = n_agents if request_queue_size is None else int(request_queue_size)
         self.max_cycles = int(max_cycles)
         self.msg_bits = int(msg_bits)
-        self.render_mode = render_mode
         with warnings.catch_warnings():  # with normalised_coordinates the package casts a float64 Box: "precision"
             warnings.simplefilter("ignore", UserWarning)
             self.env = Warehouse(
@@ -130,12 +128,6 @@ class RWAREParallelEnv(ParallelEnv):
         self._act_spaces = {a: spaces.Discrete(N_MOVES * 2 ** self.msg_bits) for a in self.possible_agents}
         self.steps = 0
 
-    def observation_space(self, agent):
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent):
-        return self._act_spaces[agent]
-
     # ---- episode ---------------------------------------------------------------------------------
 
     def reset(self, seed=None, options=None):
@@ -155,11 +147,7 @@ class RWAREParallelEnv(ParallelEnv):
         return np.array([act % N_MOVES, *((code >> k) & 1 for k in range(self.msg_bits))])
 
     def step(self, actions):
-        if not self.agents:
-            raise RuntimeError("step() after the episode ended; call reset()")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"rware needs an action for every agent; missing {missing}")
+        self._check_step(actions)
         joint = [self._package_action(a, actions[a]) for a in self.possible_agents]
         nobs, rewards, done, _, _ = self.env.step(joint)
         self.steps += 1
@@ -174,24 +162,13 @@ class RWAREParallelEnv(ParallelEnv):
             self.agents = []
         return obs, rew, terms, truncs, infos
 
-    def _as_dict(self, nobs) -> dict:
-        return {a: np.asarray(o, dtype=np.float32) for a, o in zip(self.possible_agents, nobs)}
-
     # ---- global views ----------------------------------------------------------------------------
 
     def agent_positions(self) -> np.ndarray:
         """Each robot's ``(x, y)`` cell (column, row from the top), [N, 2] in agent order."""
         return np.array([(r.x, r.y) for r in self.env.agents], dtype=np.float32)
 
-    def to_pixels(self, points) -> np.ndarray:
-        """``(x, y)`` cells -> the pixel ``(x, y)`` of their centres in render()'s frame."""
-        return (np.asarray(points, dtype=np.float32) + 0.5) * CELL_PIXELS
-
-    def render(self):
-        if self.render_mode == "human":
-            return self.env.render()
-        if self.render_mode != "rgb_array":
-            return None
+    def draw(self) -> np.ndarray:
         height, width = self.env.grid_size
         c = CELL_PIXELS
         frame = np.full((height * c, width * c, 3), 255, dtype=np.uint8)
@@ -220,9 +197,6 @@ class RWAREParallelEnv(ParallelEnv):
             else:
                 frame[top + mid - t:top + mid + t, left + c - inset - t:left + c - inset] = 0
         return frame
-
-    def close(self):
-        self.env.close()
 
 
 # ---- PettingZoo-style module constructors (e.g. for pettingzoo.test.max_cycles_test) -------------
