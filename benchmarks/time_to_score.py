@@ -45,6 +45,14 @@ SETTINGS = {
     "e64-t25-ep10-mb2-lr3e-3": ["num_envs=64", "algo.rollout_len=25", "algo.minibatches=2", "lr=3e-3"],
     "e64-t25-ep5-mb4-lr1e-3": ["num_envs=64", "algo.rollout_len=25", "algo.epochs=5", "algo.minibatches=4",
                                "lr=1e-3"],
+    # scaling in N: one change at a time on top of preset=fast
+    "fast-id": ["preset=fast", "sharing=full_id"],
+    "fast-h128": ["preset=fast", "actor.hidden=128", "critic.hidden=128"],
+    "fast-g99": ["preset=fast", "algo.gamma=0.99"],
+    "fast-lr7e-4": ["preset=fast", "lr=7e-4"],
+    "fast-ent0": ["preset=fast", "algo.ent_coef=0"],
+    "fast-ippo": ["preset=fast", "algo=ippo"],
+    "fast-relu": ["preset=fast", "actor.activation=relu", "critic.activation=relu"],
 }
 
 

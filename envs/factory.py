@@ -34,14 +34,15 @@ def resolve_backend(scenario, backend: str = "auto", workers: int = 0) -> str:
 
 
 def make_vector_env(scenario, num_envs: int, seed: int = 0, backend: str = "auto", workers: int = 0,
-                    device: str | torch.device = "cpu", restart_failed: bool = False):
+                    device: str | torch.device = "cpu", restart_failed: bool = False, compile: bool = False):
     """A ``VectorEnv`` over PettingZoo envs or a ``BatchedVectorEnv`` over the scenario's batched
-    simulator (on ``device``), chosen by ``backend`` (see :func:`resolve_backend`)."""
+    simulator (on ``device``), chosen by ``backend`` (see :func:`resolve_backend`). ``compile``: a batched
+    simulator's step runs as one torch.compile'd program (PettingZoo envs step in Python regardless)."""
     if resolve_backend(scenario, backend, workers) == "batched":
         from envs.batched import BatchedVectorEnv
 
         sim = scenario.spec.batched(num_envs=num_envs, device=device, **scenario.overrides)
-        return BatchedVectorEnv(scenario, sim, seed=seed)
+        return BatchedVectorEnv(scenario, sim, seed=seed, compile=compile)
     from envs.vector import VectorEnv
 
     env = VectorEnv(scenario, num_envs, seed=seed, workers=workers, device=device, restart_failed=restart_failed)

@@ -83,7 +83,7 @@ def train(cfg: TrainConfig) -> Path:
     config = to_dict(cfg)
     scenario = scenarios.make(cfg.scenario, **cfg.scenario_args)
     env = make_vector_env(scenario, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, workers=cfg.workers,
-                          device=device, restart_failed=cfg.restart_failed_envs)
+                          device=device, restart_failed=cfg.restart_failed_envs, compile=cfg.compile)
     opponents = _opponents(cfg, scenario)
     if opponents is not None:
         env = OpponentSeats(env, opponents, seed=cfg.seed)

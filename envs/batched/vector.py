@@ -21,7 +21,7 @@ class BatchedVectorEnv:
     backend = "batched"
     has_positions = True
 
-    def __init__(self, scenario, sim: BatchedSim, seed: int = 0):
+    def __init__(self, scenario, sim: BatchedSim, seed: int = 0, compile: bool = False):
         self.scenario = scenario
         self.sim = sim
         self.num_envs = sim.num_envs
@@ -44,6 +44,10 @@ class BatchedVectorEnv:
         self.reports_success = type(sim).success is not BatchedSim.success
         self._agent_id = torch.eye(n, device=self.device).expand(e, n, n) if self.layout.agent_id else None
         self.scored = torch.ones(n, dtype=torch.bool, device=self.device)  # as VectorEnv.scored
+        # the part of a step that is the same every step, as one compiled program: at small E a step
+        # is ~100 tiny tensor ops, and their dispatch, not the arithmetic, is what costs
+        self.compiled = bool(compile)
+        self._move = torch.compile(self._move_eager, dynamic=False) if compile else self._move_eager
 
     n_agents = VectorEnv.n_agents  # both read the layout
     obs_dim = VectorEnv.obs_dim
@@ -105,8 +109,9 @@ class BatchedVectorEnv:
         return EnvOutput(obs=self._with_id(obs), state=self.sim.state(obs), alive=self._alive.clone(),
                          positions=self.sim.positions())
 
-    def step(self, actions: torch.Tensor) -> EnvOutput:
-        """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""
+    def _move_eager(self, actions: torch.Tensor) -> EnvOutput:
+        """Every env one step on, read in the state reached (before any auto-reset): the whole step
+        but the resets, the success read-out and who is in play afterwards (``step`` adds those)."""
         reward, terminated, truncated = self.sim.step(actions)
         e, n = self.num_envs, self.n_agents
         reward = reward.float()
@@ -116,16 +121,8 @@ class BatchedVectorEnv:
         final_state = self.sim.state(final_obs)
         final_positions = self.sim.positions()
         done = terminated | truncated
-        any_done = bool(done.any())
         took_part = self._alive.clone()
-        success = None
-        if self.reports_success:  # 0 where no episode ended (see EnvOutput.episode_success)
-            success = torch.zeros(e, device=self.device)
-            if any_done:  # read in the state just reached, before the auto-reset
-                value = self.sim.success()
-                value = torch.full_like(success, float("nan")) if value is None else value.float()
-                success = torch.where(done, value, success)
-        out = EnvOutput(
+        return EnvOutput(
             obs=final_obs, state=final_state, alive=took_part, reward=reward,
             terminated=terminated[:, None].expand(e, n).clone(), truncated=truncated[:, None].expand(e, n).clone(),
             final_obs=self._with_id(final_obs), final_state=final_state, done_env=done,
@@ -134,8 +131,20 @@ class BatchedVectorEnv:
             episode_length=torch.where(done, self._lengths, torch.zeros_like(self._lengths)),
             positions=final_positions, final_positions=final_positions,
             final_alive=took_part.clone(),
-            episode_success=success,
         )
+
+    def step(self, actions: torch.Tensor) -> EnvOutput:
+        """``actions``: [E, N] ints (discrete) or [E, N, A] floats (continuous)."""
+        out = self._move(actions)
+        done = out.done_env
+        any_done = bool(done.any())
+        if self.reports_success:  # 0 where no episode ended (see EnvOutput.episode_success)
+            success = torch.zeros(self.num_envs, device=self.device)
+            if any_done:  # read in the state just reached, before the auto-reset
+                value = self.sim.success()
+                value = torch.full_like(success, float("nan")) if value is None else value.float()
+                success = torch.where(done, value, success)
+            out.episode_success = success
         ended = torch.nonzero(done).flatten().tolist() if any_done else []
         if ended:
             self._reset_envs(ended)

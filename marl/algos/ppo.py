@@ -63,9 +63,11 @@ class PPO(Algorithm):
         self.value_norm = ValueNorm() if cfg.algo.value_norm else None
         self.hooks = make_hooks(cfg, self.networks())
         self.actor_params = trainable(self.actor, self.hooks)
-        self.actor_opt = torch.optim.Adam(param_groups(self.actor_params, cfg.lr, self.hooks), eps=1e-5)
+        # fused: one kernel per optimizer step instead of ~10 ops per parameter tensor (a third of the
+        # time of a minibatch's step at E=16)
+        self.actor_opt = torch.optim.Adam(param_groups(self.actor_params, cfg.lr, self.hooks), eps=1e-5, fused=True)
         self.critic_opt = torch.optim.Adam(param_groups(list(self.critic.parameters()), cfg.critic_lr or cfg.lr,
-                                                        self.hooks), eps=1e-5)
+                                                        self.hooks), eps=1e-5, fused=True)
         # fuses the networks' elementwise work into compiled kernels: the first update pays the
         # compilation (~15 s on 2 cores), later ones run ~20% faster on CPU
         self._loss = torch.compile(self.minibatch_loss) if cfg.compile else self.minibatch_loss
