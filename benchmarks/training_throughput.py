@@ -6,8 +6,10 @@ docs/results.md#training-throughput-against-jaxmarl).
 
 Each cell is an ordinary ``train()`` run of ``--iterations`` iterations; its rate is the median of
 ``steps_per_s`` over the iterations after the first two (the first pays torch.compile's compilation,
-the second any recompilation), its wall-clock to the end includes them. Cells are interleaved per
-repeat and the median over repeats reported. Nothing else should run on the machine meanwhile.
+the second any recompilation), its wall-clock to the end includes them; but torch.compile caches what
+it compiled (in this process and on disk), so only a cold first cell pays the full ~20 s: measure
+that in a fresh process with an empty ``TORCHINDUCTOR_CACHE_DIR``. Cells are interleaved per repeat
+and the median over repeats reported. Nothing else should run on the machine meanwhile.
 
     .venv/bin/python benchmarks/training_throughput.py [--envs 16,512] [--algos ippo,mappo]
         [--threads 1,2] [--compile no,yes] [--iterations 12] [--repeats 3]
@@ -91,7 +93,7 @@ def main() -> None:
     lines = [f"## Training throughput with JaxMARL's IPPO hyper-parameters (rollout 128, 4 epochs, 4 minibatches), "
              f"batched mpe/simple_spread N=3, median of {args.repeats}", "",
              "| algo | E | torch threads | compile | training steps/s | collect s / iter | update s / iter | "
-             f"run of {args.iterations} iterations (s, compile included) | target | JaxMARL IPPO |",
+             f"run of {args.iterations} iterations (s, compile cache warm) | target | JaxMARL IPPO |",
              "|---|---:|---:|:---:|---:|---:|---:|---:|---:|---:|"]
     table = {}
     for k in keys:

@@ -12,6 +12,7 @@ from torch import nn
 
 from marl import sharing
 from marl.communication import Communication, build_graph
+from marl.config import ConfigError
 from marl.nets import Actor, GraphCritic, make_critic
 
 
@@ -38,10 +39,13 @@ def build_critic(cfg, env, kind: str) -> nn.Module:
     """A critic of ``kind`` (centralized, independent, graph) with ``critic.*`` settings."""
     c, layout = cfg.critic, env.layout
     critic_sharing = sharing_spec(cfg, c.sharing, c.ensemble * layout.n_agents)
+    if c.own_obs and kind != "centralized":
+        raise ConfigError(f"critic.own_obs=true adds the agent's observation to a centralized critic's state; the "
+                          f"{kind} critic has none (use critic=centralized, or critic.own_obs=false)")
     if kind == "graph":
         return _graph_critic(cfg, env, critic_sharing)
     return make_critic(kind, layout, env.state_dim, c.hidden, c.layers, cfg.actor.activation, c.layer_norm,
-                       critic_sharing, c.ensemble)
+                       critic_sharing, c.ensemble, c.own_obs)
 
 
 def _graph_critic(cfg, env, critic_sharing: sharing.SharingSpec) -> nn.Module:

@@ -52,6 +52,7 @@ class CriticConfig:
     sharing: str = "full"  # the critic's own sharing scheme (options from the sharing section)
     ensemble: int = 1  # K masked members over one critic; PPO uses their mean (see marl/nets.py)
     diversity: float = 0.5  # diversity between the members' (and agents') masks, as sharing.diversity
+    own_obs: bool = False  # centralized critic: V(s, o_i, i), the agent's own observation beside the state
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers", "ensemble")

@@ -264,27 +264,33 @@ def _per_member(x: torch.Tensor, ensemble: int) -> torch.Tensor:
 
 class CentralizedCritic(Critic):
     """MAPPO: V(global state, agent id) for every agent, one shared network (or per-agent /
-    masked weights under ``sharing``)."""
+    masked weights under ``sharing``). With ``obs_dim`` > 0 it reads the agent's own observation
+    beside the state, V(s, o_i, i): MAPPO's agent-specific global state, which spares the network
+    from finding agent i's part of the state through its id."""
 
     def __init__(self, state_dim: int, n_agents: int, hidden=64, layers=2, activation="tanh", layer_norm=False,
-                 sharing: SharingSpec = FULL, ensemble: int = 1):
+                 sharing: SharingSpec = FULL, ensemble: int = 1, obs_dim: int = 0):
         super().__init__()
-        self.n_agents, self.ensemble = n_agents, ensemble
-        self.body = mlp(state_dim + n_agents, hidden, layers, activation, layer_norm, sharing)
+        self.n_agents, self.ensemble, self.obs_dim = n_agents, ensemble, obs_dim
+        self.body = mlp(state_dim + obs_dim + n_agents, hidden, layers, activation, layer_norm, sharing)
         self.out = head(hidden, 1, 1.0, sharing)
         self.register_buffer("ids", torch.eye(n_agents), persistent=False)
 
     def members(self, obs: torch.Tensor, state: torch.Tensor, inputs=None) -> torch.Tensor:
-        """``state`` [..., S] -> values [..., K, N]."""
+        """``state`` [..., S] (and ``obs`` [..., N, O] when it reads them) -> values [..., K, N]."""
         first = self.body[0]
+        own = obs[..., : self.obs_dim] if self.obs_dim else None
         if isinstance(first, nn.Linear):
-            # one network: W [s, id_i] + b = (W_s s + b) + W_id[:, i], so the state is projected once
-            # per env instead of once per agent (the largest matmul of the critic)
+            # one network: W [s, o_i, id_i] + b = (W_s s + b) + W_o o_i + W_id[:, i], so the state is
+            # projected once per env instead of once per agent (the largest matmul of the critic)
             S = state.shape[-1]
-            x = F.linear(state, first.weight[:, :S], first.bias).unsqueeze(-2) + first.weight[:, S:].T
+            x = F.linear(state, first.weight[:, :S], first.bias).unsqueeze(-2) + first.weight[:, S + self.obs_dim:].T
+            if own is not None:
+                x = x + F.linear(own, first.weight[:, S : S + self.obs_dim])
             v = self.out(self.body[1:](x)).squeeze(-1)
         else:
             s = state.unsqueeze(-2).expand(*state.shape[:-1], self.n_agents, state.shape[-1])
+            s = s if own is None else torch.cat([s, own], dim=-1)
             x = _per_member(with_ids(s, self.ids), self.ensemble)
             v = self.out(self.body(x)).squeeze(-1)
         return v.view(*v.shape[:-1], self.ensemble, self.n_agents)
@@ -344,9 +350,10 @@ class GraphCritic(Critic):
 
 
 def make_critic(kind: str, layout: Layout, state_dim: int, hidden, layers, activation, layer_norm=False,
-                sharing: SharingSpec = FULL, ensemble: int = 1) -> Critic:
+                sharing: SharingSpec = FULL, ensemble: int = 1, own_obs: bool = False) -> Critic:
     if kind == "centralized":
-        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation, layer_norm, sharing, ensemble)
+        return CentralizedCritic(state_dim, layout.n_agents, hidden, layers, activation, layer_norm, sharing, ensemble,
+                                 layout.obs_dim if own_obs else 0)
     if kind == "independent":
         return IndependentCritic(layout.obs_dim, hidden, layers, activation, layer_norm, sharing, ensemble,
                                  layout.n_agents)

@@ -155,3 +155,19 @@ def test_compile_with_a_radius_graph_stops_recompiling_when_edge_counts_change()
     # ... and once torch.compile has marked them dynamic (by the 4th update here) nothing more compiles;
     # with dynamic=False every update recompiled until torch gave up at its recompile limit
     assert graphs[-1] == graphs[-3], graphs
+
+
+def test_factored_critic_with_the_agents_own_observation_equals_the_concatenated_input():
+    torch.manual_seed(0)
+    critic = CentralizedCritic(state_dim=10, n_agents=4, hidden=16, layers=2, obs_dim=6).double()
+    state = torch.randn(7, 5, 10, dtype=torch.float64)
+    obs = torch.randn(7, 5, 4, 6, dtype=torch.float64)
+    factored = critic.members(obs, state)
+    inputs = torch.cat([state.unsqueeze(-2).expand(7, 5, 4, 10), obs], dim=-1)
+    plain = critic.out(critic.body(with_ids(inputs, critic.ids.double()))).squeeze(-1).unsqueeze(-2)
+    assert torch.allclose(factored, plain, atol=1e-12)
+    # each agent's value reads its own observation: changing agent 2's moves only its value
+    moved = obs.clone()
+    moved[..., 2, :] += 1.0
+    changed = (critic.members(moved, state) - factored).abs().squeeze(-2) > 1e-9
+    assert changed[..., 2].all() and not changed[..., [0, 1, 3]].any()
