@@ -64,6 +64,10 @@ SETTINGS = {
     "fast-ep4": ["preset=fast", "algo.epochs=4"],
     "e512-mb4-lr7e-4": ["num_envs=512", "algo.rollout_len=25", "algo.minibatches=4", "lr=7e-4"],
     "fast-id-ent0": ["preset=fast", "sharing=full_id", "algo.ent_coef=0"],
+    "fast-lr7e-4-ln": ["preset=fast", "lr=7e-4", "actor.layer_norm=true", "critic.layer_norm=true"],
+    "fast-lr7e-4-none": ["preset=fast", "lr=7e-4", "sharing=none"],
+    # the same as fast-lr7e-4, compiled (for long runs: identical up to float32 round-off in the update)
+    "fast-lr7e-4-compiled": ["preset=fast", "lr=7e-4", "compile=true"],
 }
 
 

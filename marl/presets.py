@@ -11,7 +11,8 @@ from __future__ import annotations
 PRESETS: dict[str, dict] = {
     # searched on mpe/simple_spread N=3, seed 0, 600k steps (benchmarks/results/time_to_score_search/):
     # 128 envs x 25 steps per update, 4 minibatches, lr 2e-3 first reached normalised 0.8 at 253k env
-    # steps (the default at 600k: 0.76), final 0.98; confirmed over 3 seeds in docs/results.md
+    # steps (the default at 600k: 0.76), final 0.98; confirmed over 3 seeds in docs/results.md. With N >= 4
+    # agents lr 7e-4 does better (N=4, 2M steps: 0.85 against 0.74; docs/results.md#scaling-in-n-...)
     "fast": {"num_envs": 128, "algo": {"rollout_len": 25, "minibatches": 4}, "lr": 2e-3},
 }
 
