@@ -367,7 +367,17 @@ RESUMES = {
         "comm.channel_in_training=true", "comm.channel_delay=true", "comm.channel_noise=0.05"],
     "vdn, td_lambda + soft targets (batched)": ["algo=vdn", "backend=batched", "algo.td_lambda=0.8", "algo.tau=0.05"],
     "iql, n-step + masks (batched)": ["algo=iql", "backend=batched", "algo.n_step=3", "sharing=masks"],
+    "qmix, rmsprop (batched)": ["algo=qmix", "backend=batched", "algo.optimizer=rmsprop"],
 }
+
+
+def test_the_optimizer_option_picks_pymarls_rmsprop_over_every_q_parameter():
+    _, _, adam = _algo("qmix")
+    _, _, rms = _algo("qmix", algo={"optimizer": "rmsprop"})
+    assert isinstance(adam.q_opt, torch.optim.Adam) and isinstance(rms.q_opt, torch.optim.RMSprop)
+    assert rms.q_opt.param_groups[0]["alpha"] == 0.99
+    moved = {id(p) for g in rms.q_opt.param_groups for p in g["params"]}
+    assert moved == {id(p) for p in rms.params} and any(id(p) in moved for p in rms.mixer.parameters())
 
 
 @pytest.mark.timeout(300)

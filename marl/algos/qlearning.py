@@ -45,6 +45,7 @@ class QLearningConfig(ReplayConfig):
     tau: float = 0.0  # > 0: soft (Polyak) target update by this fraction every gradient step instead
     double_q: bool = True  # the online network picks the bootstrap action, the target network values it
     loss: Literal["mse", "huber"] = "mse"  # the TD loss (huber: delta 1)
+    optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop: PyMARL's original QMIX optimizer (alpha 0.99)
 
     def validate(self) -> None:
         super().validate()
@@ -120,7 +121,9 @@ class QLearning(ReplayAlgorithm):
         self.hooks = make_hooks(cfg, self.networks())
         mixer_params = list(self.mixer.parameters()) if self.mixer is not None else []
         self.params = trainable(self.actor, self.hooks) + mixer_params  # what q_opt moves and the clip covers
-        self.q_opt = torch.optim.Adam(param_groups(self.params, cfg.lr, self.hooks), eps=1e-5)
+        groups = param_groups(self.params, cfg.lr, self.hooks)
+        self.q_opt = (torch.optim.RMSprop(groups, alpha=0.99, eps=1e-5) if cfg.algo.optimizer == "rmsprop"
+                      else torch.optim.Adam(groups, eps=1e-5))
         self.epsilon = cfg.algo.eps_start
 
     def build_mixer(self, cfg, env) -> nn.Module | None:
