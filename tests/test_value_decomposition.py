@@ -98,6 +98,9 @@ def test_the_mixer_counts_in_parameters_and_dead_agents_enter_it_as_zero():
     assert pred.tolist() == [[3.0], [12.0]]  # agent 2 is not acting at t=0: its Q (100) is left out
     assert target.tolist() == [[-2.0 + 0.5 * 30.0], [-6.0 + 0.5 * 30.0]]  # its reward and value too
     assert mask.tolist() == [[True], [True]]
+    vdn.cfg.algo.team_reward = "sum"  # EPyMARL's reward_scalarisation=sum: the acting agents' rewards added
+    _, target, _ = vdn.td_pieces(chosen, nxt, b)
+    assert target.tolist() == [[-4.0 + 0.5 * 30.0], [-18.0 + 0.5 * 30.0]]
 
 
 # ---- targets -----------------------------------------------------------------------------------------

@@ -229,7 +229,9 @@ class TeamQLearning(QLearning):
         q_tot = self.mixer(chosen * af, b["state"])
         with torch.no_grad():
             next_tot = self.target_mixer(next_values * boot.to(chosen.dtype), b["next_state"])
-        team_reward = (b["rewards"] * af).sum(-1) / af.sum(-1).clamp(min=1.0)
+        team_reward = (b["rewards"] * af).sum(-1)
+        if self.cfg.algo.team_reward == "mean":
+            team_reward = team_reward / af.sum(-1).clamp(min=1.0)
         target = self.returns(team_reward, next_tot, boot.any(-1), (boot & ~b["truncated"]).any(-1))
         return q_tot, target, alive.any(-1)
 
@@ -240,12 +242,21 @@ class IQLConfig(QLearningConfig):
 
 
 @dataclass
-class VDNConfig(QLearningConfig):
+class TeamQConfig(QLearningConfig):
+    """A team Q-learner: Q_tot regressed on one team reward per step."""
+
+    # the team reward from the acting agents' rewards: their mean, or their sum (EPyMARL's
+    # reward_scalarisation=sum; N times the scale, which changes what a learning rate means to Adam)
+    team_reward: Literal["mean", "sum"] = "mean"
+
+
+@dataclass
+class VDNConfig(TeamQConfig):
     """VDN: Q_tot is the sum of the acting agents' Q_i, learnt from the team reward."""
 
 
 @dataclass
-class QMIXConfig(QLearningConfig):
+class QMIXConfig(TeamQConfig):
     """QMIX: Q_tot is a monotonic mix of the acting agents' Q_i, conditioned on the global state."""
 
     mixing_embed: int = 32  # the mixing network's hidden width
