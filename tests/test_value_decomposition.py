@@ -99,10 +99,10 @@ def test_the_mixer_counts_in_parameters_and_dead_agents_enter_it_as_zero():
     assert target.tolist() == [[-2.0 + 0.5 * 30.0], [-6.0 + 0.5 * 30.0]]  # its reward and value too
     assert mask.tolist() == [[True], [True]]
     # the mixer's gain along +1 on every acting agent's Q: VDN's is the number acting
-    assert vdn.mixer_stats(chosen, b, mask)["mixer_gain"].item() == pytest.approx((2 + 3) / 2)
+    assert vdn.mixer_stats(chosen, pred, b, mask)["mixer_gain"].item() == pytest.approx((2 + 3) / 2)
     qb = {**b, "state": torch.randn(2, 1, algo.mixer.hyper_b1.in_features)}
-    gain = algo.mixer_stats(chosen, qb, mask)["mixer_gain"]  # QMIX's: positive (monotonic), state-dependent
     q = chosen * b["alive"]
+    gain = algo.mixer_stats(chosen, algo.mixer(q, qb["state"]), qb, mask)["mixer_gain"]  # QMIX's: positive
     by_hand = algo.mixer(q + b["alive"].float(), qb["state"]) - algo.mixer(q, qb["state"])
     assert gain.item() > 0 and gain.item() == pytest.approx(by_hand.mean().item())
     vdn.cfg.algo.team_reward = "sum"  # EPyMARL's reward_scalarisation=sum: the acting agents' rewards added

@@ -43,7 +43,7 @@ class UnitHeadQMIX(QMIX):
 class _PenalisedQMIX(QMIX):
     """QMIX plus ``coef`` x the mean square of the mixing weights |W1(s)|, |W2(s)|."""
 
-    coef = 0.0
+    coef = 0.0  # set per registered variant below
 
     def td_loss(self, b):
         total, stats = super().td_loss(b)
@@ -53,24 +53,10 @@ class _PenalisedQMIX(QMIX):
         return total + self.coef * penalty, stats
 
 
-@register_algorithm("qmix_weight_l2_1e-2")
-class PenalisedQMIX2(_PenalisedQMIX):
-    """QMIX with the mixing weights' L2 penalty at 1e-2."""
-
-    coef = 1e-2
-
-
-@register_algorithm("qmix_weight_l2_1e-3")
-class PenalisedQMIX3(_PenalisedQMIX):
-    """QMIX with the mixing weights' L2 penalty at 1e-3."""
-
-    coef = 1e-3
-
-
 class _SlowMixerQMIX(QMIX):
     """QMIX whose mixer learns at ``mixer_lr`` while the agents learn at ``lr``."""
 
-    mixer_lr = 1e-4
+    mixer_lr = 1e-4  # set per registered variant below
 
     def __init__(self, cfg, env):
         super().__init__(cfg, env)
@@ -80,15 +66,8 @@ class _SlowMixerQMIX(QMIX):
                                       eps=1e-5)
 
 
-@register_algorithm("qmix_mixer_lr1e-4")
-class SlowMixerQMIX4(_SlowMixerQMIX):
-    """QMIX with the mixer at lr 1e-4."""
-
-    mixer_lr = 1e-4
-
-
-@register_algorithm("qmix_mixer_lr2e-5")
-class SlowMixerQMIX5(_SlowMixerQMIX):
-    """QMIX with the mixer at lr 2e-5."""
-
-    mixer_lr = 2e-5
+# one registered variant per tried value
+for _name, _coef in {"qmix_weight_l2_1e-2": 1e-2, "qmix_weight_l2_1e-3": 1e-3}.items():
+    register_algorithm(_name)(type(_name, (_PenalisedQMIX,), {"coef": _coef, "__doc__": f"L2 penalty {_coef:g}."}))
+for _name, _lr in {"qmix_mixer_lr1e-4": 1e-4, "qmix_mixer_lr2e-5": 2e-5}.items():
+    register_algorithm(_name)(type(_name, (_SlowMixerQMIX,), {"mixer_lr": _lr, "__doc__": f"The mixer at lr {_lr:g}."}))

@@ -196,11 +196,12 @@ class QLearning(ReplayAlgorithm):
         mask = mask.to(err.dtype)
         td_loss = masked_mean(per, mask)
         stats = {"td_loss": td_loss.detach(), "q_mean": masked_mean(pred.detach(), mask),
-                 "target_mean": masked_mean(target.detach(), mask), **self.mixer_stats(chosen, b, mask)}
+                 "target_mean": masked_mean(target.detach(), mask), **self.mixer_stats(chosen, pred, b, mask)}
         total = td_loss + self.hook_losses(terms, self.term_mask(b), {"actor": td_loss}, stats)
         return total, stats
 
-    def mixer_stats(self, chosen: torch.Tensor, b: dict, mask: torch.Tensor) -> dict:
+    def mixer_stats(self, chosen: torch.Tensor, pred: torch.Tensor, b: dict, mask: torch.Tensor) -> dict:
+        """Statistics of the mixer, if any, at the batch's chosen Q-values and the prediction from them."""
         return {}
 
     def td_pieces(self, chosen: torch.Tensor, next_values: torch.Tensor, b: dict):
@@ -239,13 +240,12 @@ class TeamQLearning(QLearning):
         return q_tot, target, alive.any(-1)
 
     @torch.no_grad()
-    def mixer_stats(self, chosen, b, mask):
+    def mixer_stats(self, chosen, pred, b, mask):
         """``mixer_gain``: how much Q_tot rises when every acting agent's Q_i rises by 1 (the sum of
         dQ_tot/dQ_i along that line; VDN: the number acting). A gain that keeps growing while the
         Q_i stay small is how QMIX's overestimation shows before Q_tot runs away."""
         af = b["alive"].to(chosen.dtype)
-        q = chosen.detach() * af
-        gain = self.mixer(q + af, b["state"]) - self.mixer(q, b["state"])
+        gain = self.mixer((chosen + 1.0) * af, b["state"]) - pred  # pred: Q_tot at chosen * af
         return {"mixer_gain": masked_mean(gain, mask)}
 
 
