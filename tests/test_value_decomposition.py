@@ -17,7 +17,7 @@ from envs import VectorEnv
 from envs.vector import EnvOutput
 from marl import checkpoint as ckpt
 from marl.algos import EnvInfo, Progress, make_algorithm
-from marl.algos.qlearning import QMixer, SumMixer, next_action_values, segment_returns
+from marl.algos.qlearning import NextQ, QMixer, SumMixer, next_action_values, segment_returns
 from marl.cli import main
 from marl.collector import Collector
 from marl.communication import CommInputs
@@ -28,7 +28,7 @@ from marl.replay import SegmentBuffer
 from marl.rollout import Rollout
 from tests.test_reliability import assert_same, comparable_rows, final_state
 
-ALGOS = ["iql", "vdn", "qmix"]
+ALGOS = ["iql", "vdn", "qmix", "res_qmix"]
 # tiny runs: 2 envs x 10 steps per update, learning from the first update on
 TINY = ["scenario=mpe/simple_spread", "num_envs=2", "algo.rollout_len=10", "algo.learning_starts=20",
         "algo.batch_size=2", "algo.updates_per_rollout=2", "algo.target_update_interval=3", "actor.hidden=16",
@@ -88,7 +88,7 @@ def test_the_mixer_counts_in_parameters_and_dead_agents_enter_it_as_zero():
     # whose future counts (1-step, gamma 0.5)
     vdn.cfg.algo.gamma = 0.5
     chosen = torch.tensor([[[1.0, 2.0, 100.0]], [[3.0, 4.0, 5.0]]])  # [T=2, B=1, N=3]
-    nxt = torch.tensor([[[10.0, 20.0, 1000.0]], [[30.0, 40.0, 50.0]]])
+    nxt = NextQ(torch.tensor([[[10.0, 20.0, 1000.0]], [[30.0, 40.0, 50.0]]]).unsqueeze(-1))  # one action each
     b = {"alive": torch.tensor([[[True, True, False]], [[True, True, True]]]),
          "boot": torch.tensor([[[True, True, False]], [[True, False, False]]]),  # t=1: agents 1, 2 terminated
          "truncated": torch.zeros(2, 1, 3, dtype=torch.bool),
@@ -296,7 +296,7 @@ def test_marl_train_end_to_end(tmp_path, algo, capsys):
     assert main(["train", f"algo={algo}", *TINY, "total_steps=100", f"out={run}"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["algo"] == algo and summary["env_steps"] == 100
-    assert ("mixer" in summary["parameters"]) == (algo == "qmix")
+    assert ("mixer" in summary["parameters"]) == algo.endswith("qmix")
     rows = _rows(run)
     assert len(rows) == 5
     for key in ("td_loss", "q_mean", "target_mean", "epsilon", "grad_norm", "buffer_size"):
@@ -378,7 +378,32 @@ RESUMES = {
     "vdn, td_lambda + soft targets (batched)": ["algo=vdn", "backend=batched", "algo.td_lambda=0.8", "algo.tau=0.05"],
     "iql, n-step + masks (batched)": ["algo=iql", "backend=batched", "algo.n_step=3", "sharing=masks"],
     "qmix, rmsprop (batched)": ["algo=qmix", "backend=batched", "algo.optimizer=rmsprop"],
+    "res_qmix, td_lambda (batched)": ["algo=res_qmix", "backend=batched", "algo.td_lambda=0.5"],
+    "qmix, standardised rewards (batched)": ["algo=qmix", "backend=batched", "algo.standardise_rewards=true"],
 }
+
+
+def test_standardised_rewards_use_the_running_moments_of_every_reward_collected():
+    from marl.algos.offpolicy import RunningMoments
+
+    moments, seen = RunningMoments(), []
+    assert moments.standardise(torch.tensor([3.0])).item() == 3.0  # nothing seen: unchanged
+    for chunk in (torch.randn(7) * 3 + 1, torch.randn(50) - 2, torch.tensor([]), torch.randn(1)):
+        moments.update(chunk)
+        seen.append(chunk)
+    every = torch.cat(seen).double()
+    assert moments.count == 58 and moments.mean == pytest.approx(every.mean().item())
+    assert moments.std == pytest.approx(every.std(unbiased=False).item())
+
+    _, env, algo = _algo("qmix", algo={"standardise_rewards": True})
+    ro = Collector(env, algo, 25, torch.device("cpu")).collect()
+    env.close()
+    algo.update(ro, Progress(0, 1000))
+    rewards = ro.rewards[ro.alive]
+    assert algo.reward_moments.count == rewards.numel()
+    b = algo.as_batch(algo.segments(ro))  # what the losses see: these rewards, standardised
+    assert torch.allclose(b["rewards"], (ro.rewards - rewards.mean()) / rewards.std(unbiased=False), atol=1e-5)
+    assert b["rewards"][b["alive"]].mean().abs() < 1e-5
 
 
 def test_the_optimizer_option_picks_pymarls_rmsprop_over_every_q_parameter():

@@ -22,9 +22,9 @@ from marl.ppo import masked_mean
 class StateFreeQMIX(QMIX):
     """QMIX whose mixer sees a zero state: monotonic mixing weights learnt, but not conditioned on s."""
 
-    def td_pieces(self, chosen, next_values, b):
+    def td_pieces(self, chosen, following, b):
         zero = {"state": torch.zeros_like(b["state"]), "next_state": torch.zeros_like(b["next_state"])}
-        return super().td_pieces(chosen, next_values, {**b, **zero})
+        return super().td_pieces(chosen, following, {**b, **zero})
 
 
 @register_algorithm("qmix_head_gain1")

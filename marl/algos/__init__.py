@@ -5,7 +5,8 @@ subclass with a typed ``Config`` (the ``algo.*`` section). The trainer builds wh
 Built-ins: ``mappo`` and ``ippo`` (PPO with a centralized / independent critic, ``marl/algos/ppo.py``)
 and ``happo`` (sequential per-agent trust-region updates, ``marl/algos/happo.py``); the value-based
 ``iql``, ``vdn`` and ``qmix`` (off-policy Q-learning from a replay buffer of rollout segments, with no
-mixer, a sum and a monotonic state-conditioned mixer: ``marl/algos/qlearning.py``); the off-policy
+mixer, a sum and a monotonic state-conditioned mixer: ``marl/algos/qlearning.py``) and ``res_qmix``
+(QMIX with RES's softmax bootstrap and Monte Carlo anchor, ``marl/algos/res.py``); the off-policy
 actor-critics with Q-critics ``maddpg``, ``iddpg``, ``matd3`` (``marl/algos/ddpg.py``) and ``masac``,
 ``isac`` (``marl/algos/sac.py``), which share ``marl/algos/qcritic.py`` and ``marl/algos/offpolicy.py``.
 """
@@ -63,6 +64,7 @@ from marl.algos import ddpg as _ddpg  # noqa: E402,F401
 from marl.algos import happo as _happo  # noqa: E402,F401
 from marl.algos import ppo as _ppo  # noqa: E402,F401
 from marl.algos import qlearning as _qlearning  # noqa: E402,F401
+from marl.algos import res as _res  # noqa: E402,F401
 from marl.algos import sac as _sac  # noqa: E402,F401
 
 __all__ = ["ALGORITHMS", "Algorithm", "EnvInfo", "Progress", "algo_names", "algorithm_class", "make_algorithm",

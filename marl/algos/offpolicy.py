@@ -41,6 +41,9 @@ class ReplayConfig(AlgoConfig):
     n_step: int = 1  # n-step returns within a segment (cut at episode ends and at the segment's end)
     td_lambda: float = 0.0  # > 0: TD(lambda) returns within a segment instead (needs n_step=1)
     max_grad_norm: float = 10.0  # gradient-norm clip, per network
+    # EPyMARL's standardise_rewards: the losses see (r - mean) / std, the running moments of every acting
+    # agent's reward collected so far (the mean's shift changes what a termination is worth)
+    standardise_rewards: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -60,6 +63,39 @@ class ReplayConfig(AlgoConfig):
         if self.n_step > self.rollout_len:
             raise ConfigError(f"n_step={self.n_step} exceeds rollout_len={self.rollout_len}: returns stay within a "
                               "segment")
+
+
+class RunningMoments:
+    """The count, mean and variance of every value seen so far (Chan et al.'s pairwise update, in
+    float64), for standardising rewards; before any value it standardises nothing (mean 0, std 1)."""
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, values: torch.Tensor) -> None:
+        n = values.numel()
+        if n == 0:
+            return
+        v = values.detach().double()
+        mean, m2 = v.mean().item(), ((v - v.mean()) ** 2).sum().item()
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.count * n / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        return max((self.m2 / self.count) ** 0.5, 1e-4) if self.count else 1.0
+
+    def standardise(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.mean) / self.std
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count, self.mean, self.m2 = int(state["count"]), float(state["mean"]), float(state["m2"])
 
 
 def segment_returns(rewards: torch.Tensor, next_values: torch.Tensor, boot: torch.Tensor, cont: torch.Tensor,
@@ -110,6 +146,7 @@ class ReplayAlgorithm(Algorithm):
     def __init__(self, cfg, env):
         super().__init__(cfg, env)
         self.buffer = SegmentBuffer(cfg.algo.buffer_segments)
+        self.reward_moments = RunningMoments() if cfg.algo.standardise_rewards else None
         self.register_buffer("grad_steps", torch.zeros((), dtype=torch.long))  # checkpointed with the modules
 
     @classmethod
@@ -154,14 +191,23 @@ class ReplayAlgorithm(Algorithm):
         a = self.cfg.algo
         new = self.segments(ro)
         self.buffer.add(new)
+        if self.reward_moments is not None:
+            self.reward_moments.update(new["rewards"][new["alive"]])
         totals = Averages()
         if self.buffer.size * ro.T < a.learning_starts or self.buffer.size < a.batch_size:
             with torch.no_grad():
-                totals.add(self.loss(time_first(new)))
+                totals.add(self.loss(self.as_batch(new)))
         else:
             for _ in range(a.updates_per_rollout):
-                totals.add(self.train_step(time_first(self.buffer.sample(a.batch_size))))
+                totals.add(self.train_step(self.as_batch(self.buffer.sample(a.batch_size))))
         return {**totals.means(), **self.replay_metrics(), "buffer_size": float(self.buffer.size)}
+
+    def as_batch(self, segments: dict) -> dict:
+        """Segments ``[B, T, ...]`` as the losses take them: time first, rewards standardised if asked."""
+        b = time_first(segments)
+        if self.reward_moments is not None:
+            b["rewards"] = self.reward_moments.standardise(b["rewards"])
+        return b
 
     def train_step(self, b: dict) -> dict:  # pragma: no cover - interface
         """One gradient step on a batch ``b`` (time first: ``[T, B, ...]``); returns its statistics."""
@@ -250,7 +296,10 @@ class ReplayAlgorithm(Algorithm):
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
-        return {**super().checkpoint_state(), "replay": self.buffer.state_dict()}
+        state = {**super().checkpoint_state(), "replay": self.buffer.state_dict()}
+        if self.reward_moments is not None:
+            state["reward_moments"] = self.reward_moments.state_dict()
+        return state
 
     def load_checkpoint_state(self, state: dict, path) -> None:
         super().load_checkpoint_state(state, path)
@@ -260,6 +309,11 @@ class ReplayAlgorithm(Algorithm):
             self.buffer.load_state_dict(state["replay"])
         except ValueError as exc:
             raise ckpt.CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+        if self.reward_moments is not None:
+            if "reward_moments" not in state:
+                raise ckpt.CheckpointError(f"checkpoint {str(path)!r} holds no reward moments: it was saved without "
+                                           "algo.standardise_rewards=true")
+            self.reward_moments.load_state_dict(state["reward_moments"])
 
 
 def time_first(batch: dict) -> dict:

@@ -61,6 +61,19 @@ class QLearningConfig(ReplayConfig):
 # ---- targets -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NextQ:
+    """Every action's Q-value at what follows each step ``[T, B, N, A]``: the target network's, and
+    the online network's (without gradient; only with double Q-learning)."""
+
+    target: torch.Tensor
+    online: torch.Tensor | None = None
+
+    def values(self) -> torch.Tensor:
+        """The value of what follows, per agent ``[T, B, N]`` (see :func:`next_action_values`)."""
+        return next_action_values(self.target, self.online)
+
+
 def next_action_values(target_q: torch.Tensor, online_q: torch.Tensor | None = None) -> torch.Tensor:
     """The value of what follows a step, per agent: ``max_a target_q``, or with ``online_q`` (double
     Q-learning) ``target_q`` at the online network's greedy action. Invalid actions hold -1e9 in
@@ -95,11 +108,15 @@ class QMixer(nn.Module):
         self.value = nn.Sequential(nn.Linear(state_dim, embed), nn.ReLU(), nn.Linear(embed, 1))
 
     def forward(self, qs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """``qs`` [..., N], ``state`` [..., S] -> Q_tot [...]."""
-        w1 = self.hyper_w1(state).abs().view(*state.shape[:-1], self.n_agents, self.embed)
-        hidden = F.elu((qs.unsqueeze(-2) @ w1).squeeze(-2) + self.hyper_b1(state))
-        w2 = self.hyper_w2(state).abs()
-        return (hidden * w2).sum(-1) + self.value(state).squeeze(-1)
+        """``qs`` [..., K.., N], ``state`` [..., S] -> Q_tot [..., K..]. Dims of ``qs`` beyond the state's
+        (K..) are several joint actions mixed at the same state: its hypernetworks run once."""
+        lead, n = state.shape[:-1], self.n_agents
+        joint = qs.shape[len(lead):-1]
+        state = state.reshape(-1, state.shape[-1])  # one batch dim: bmm is much faster than a 4-d matmul
+        w1 = self.hyper_w1(state).abs().view(-1, n, self.embed)
+        hidden = F.elu(torch.bmm(qs.reshape(len(state), -1, n), w1) + self.hyper_b1(state).unsqueeze(1))  # [., K, E]
+        w2 = self.hyper_w2(state).abs().unsqueeze(1)
+        return ((hidden * w2).sum(-1) + self.value(state)).view(*lead, *joint)
 
 
 # ---- the algorithm -------------------------------------------------------------------------------
@@ -188,25 +205,30 @@ class QLearning(ReplayAlgorithm):
         with torch.no_grad():
             _, target_next, _ = self.unroll(self.target_actor, b, current=bool(self.actor.carry_keys()),
                                             following=True, grad=False)
-            next_values = next_action_values(target_next, q_next if a.double_q else None)
+        following = NextQ(target_next, q_next if a.double_q else None)
         chosen = q.gather(-1, b["actions"].unsqueeze(-1)).squeeze(-1)  # [T, B, N]
-        pred, target, mask = self.td_pieces(chosen, next_values, b)
+        pred, target, mask = self.td_pieces(chosen, following, b)
         err = pred - target.detach()
         per = F.huber_loss(err, torch.zeros_like(err), reduction="none", delta=1.0) if a.loss == "huber" else err**2
         mask = mask.to(err.dtype)
         td_loss = masked_mean(per, mask)
         stats = {"td_loss": td_loss.detach(), "q_mean": masked_mean(pred.detach(), mask),
                  "target_mean": masked_mean(target.detach(), mask), **self.mixer_stats(chosen, pred, b, mask)}
-        total = td_loss + self.hook_losses(terms, self.term_mask(b), {"actor": td_loss}, stats)
+        total = td_loss + self.value_penalty(pred, b, mask, stats)
+        total = total + self.hook_losses(terms, self.term_mask(b), {"actor": td_loss}, stats)
         return total, stats
+
+    def value_penalty(self, pred: torch.Tensor, b: dict, mask: torch.Tensor, stats: dict) -> torch.Tensor | float:
+        """A term added to the TD loss on the predicted values (logging its parts in ``stats``); none here."""
+        return 0.0
 
     def mixer_stats(self, chosen: torch.Tensor, pred: torch.Tensor, b: dict, mask: torch.Tensor) -> dict:
         """Statistics of the mixer, if any, at the batch's chosen Q-values and the prediction from them."""
         return {}
 
-    def td_pieces(self, chosen: torch.Tensor, next_values: torch.Tensor, b: dict):
-        """(prediction, target, mask) of the TD loss from the chosen actions' Q ``[T, B, N]`` and the
-        target values of what follows each step ``[T, B, N]``."""
+    def td_pieces(self, chosen: torch.Tensor, following: NextQ, b: dict):
+        """(prediction, target, mask) of the TD loss from the chosen actions' Q ``[T, B, N]`` and every
+        action's Q at what follows each step."""
         raise NotImplementedError
 
     # ---- target networks -----------------------------------------------------------------------------
@@ -227,17 +249,24 @@ class TeamQLearning(QLearning):
     the team reward (the mean over those agents of their rewards) plus the target mixer's value of
     what follows; agents that do not act (or whose future does not count) enter the mixer as 0."""
 
-    def td_pieces(self, chosen, next_values, b):
+    def td_pieces(self, chosen, following, b):
         alive, boot = b["alive"], b["boot"]
-        af = alive.to(chosen.dtype)
-        q_tot = self.mixer(chosen * af, b["state"])
+        q_tot = self.mixer(chosen * alive.to(chosen.dtype), b["state"])
         with torch.no_grad():
-            next_tot = self.target_mixer(next_values * boot.to(chosen.dtype), b["next_state"])
-        team_reward = (b["rewards"] * af).sum(-1)
-        if self.cfg.algo.team_reward == "mean":
-            team_reward = team_reward / af.sum(-1).clamp(min=1.0)
-        target = self.returns(team_reward, next_tot, boot.any(-1), (boot & ~b["truncated"]).any(-1))
+            next_tot = self.next_team_value(following, b)
+        target = self.returns(self.team_reward(b), next_tot, boot.any(-1), (boot & ~b["truncated"]).any(-1))
         return q_tot, target, alive.any(-1)
+
+    def next_team_value(self, following: NextQ, b: dict) -> torch.Tensor:
+        """Q_tot of what follows each step ``[T, B]``: the target mixer at every agent's bootstrap value
+        (0 for an agent whose future does not count)."""
+        return self.target_mixer(following.values() * b["boot"].to(following.target.dtype), b["next_state"])
+
+    def team_reward(self, b: dict) -> torch.Tensor:
+        """One reward per step ``[T, B]`` from the acting agents' rewards (their mean, or their sum)."""
+        af = b["alive"].to(b["rewards"].dtype)
+        total = (b["rewards"] * af).sum(-1)
+        return total / af.sum(-1).clamp(min=1.0) if self.cfg.algo.team_reward == "mean" else total
 
     @torch.no_grad()
     def mixer_stats(self, chosen, pred, b, mask):
@@ -291,9 +320,9 @@ class IQL(QLearning):
     Config = IQLConfig
     mixer_name = "independent Q (no mixer)"
 
-    def td_pieces(self, chosen, next_values, b):
+    def td_pieces(self, chosen, following, b):
         boot = b["boot"]
-        target = self.returns(b["rewards"], next_values, boot, boot & ~b["truncated"])
+        target = self.returns(b["rewards"], following.values(), boot, boot & ~b["truncated"])
         return chosen, target, b["alive"]
 
 
