@@ -9,7 +9,7 @@ numbers (``PUBLISHED``, from ``results/papoudakis2021.md``; empty where they cou
 the paper's budget, which is one to two orders of magnitude above ours: the columns say which.
 
     .venv/bin/python benchmarks/epymarl_tasks.py [--tasks lbf/foraging-8x8-2p-2f-coop,...]
-        [--algos qmix,mappo,iql] [--seeds 0,1,2] [--total-steps 200000] [--parallel 2]
+        [--algos qmix,mappo,iql] [--seeds 0,1,2] [--total-steps 200000] [--parallel 2] [--name NAME] [KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--out", default="runs/bench-epymarl")
+    p.add_argument("--name", default="", help="results go to results/epymarl_tasks_NAME.* (default: epymarl_tasks.*)")
     p.add_argument("extra", nargs="*", help="more key=value options for every run")
     args = p.parse_args(argv)
     tasks, algos = args.tasks.split(","), args.algos.split(",")
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                      "best_eval_team_return": max(curve(run, "eval_return_mean")[1] or [float("nan")]) * n,
                      "wall_time_s": s["wall_time_s"], "steps_per_s": s["steps_per_s"]})
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "epymarl_tasks.json").write_text(json.dumps({"total_steps": args.total_steps, "rows": rows},
+    stem = f"epymarl_tasks_{args.name}" if args.name else "epymarl_tasks"
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"total_steps": args.total_steps, "rows": rows},
                                                            indent=2))
     lines = [f"# LBF and RWARE: {', '.join(a.upper() for a in algos)} ({args.total_steps:,} env steps per run, "
              f"seeds {args.seeds})", "",
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {task} | {algo} | {final:.2f} ± {final_ci:.2f} | {best:.2f} ± {best_ci:.2f} | "
                          f"{seeds_text} | {rand:.2f} | {wall:.1f} | {paper} | {budget} |")
     text = "\n".join(lines)
-    (RESULTS / "epymarl_tasks.md").write_text(text + "\n")
+    (RESULTS / f"{stem}.md").write_text(text + "\n")
     print(text)
     return 0 if all(c == 0 for c in codes.values()) else 1
 
