@@ -14,7 +14,7 @@ import torch
 
 from marl.algos import register_algorithm
 from marl.algos.offpolicy import polyak
-from marl.algos.qlearning import QMIX
+from marl.algos.qlearning import QMIX, QMixer
 from marl.ppo import masked_mean
 
 
@@ -71,3 +71,22 @@ for _name, _coef in {"qmix_weight_l2_1e-2": 1e-2, "qmix_weight_l2_1e-3": 1e-3}.i
     register_algorithm(_name)(type(_name, (_PenalisedQMIX,), {"coef": _coef, "__doc__": f"L2 penalty {_coef:g}."}))
 for _name, _lr in {"qmix_mixer_lr1e-4": 1e-4, "qmix_mixer_lr2e-5": 2e-5}.items():
     register_algorithm(_name)(type(_name, (_SlowMixerQMIX,), {"mixer_lr": _lr, "__doc__": f"The mixer at lr {_lr:g}."}))
+
+
+class _LayerNormStateMixer(QMixer):
+    """QMIX's mixer on a layer-normalised state: the hypernetworks' input has a bounded scale."""
+
+    def __init__(self, n_agents: int, state_dim: int, embed: int, hyper_hidden: int):
+        super().__init__(n_agents, state_dim, embed, hyper_hidden)
+        self.norm = torch.nn.LayerNorm(state_dim)
+
+    def forward(self, qs, state):
+        return super().forward(qs, self.norm(state))
+
+
+@register_algorithm("qmix_state_layernorm")
+class LayerNormStateQMIX(QMIX):
+    """QMIX whose hypernetworks see the state through a LayerNorm."""
+
+    def build_mixer(self, cfg, env):
+        return _LayerNormStateMixer(env.n_agents, env.state_dim, cfg.algo.mixing_embed, cfg.algo.hypernet_hidden)
