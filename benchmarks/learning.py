@@ -48,11 +48,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 COLORS = {"mappo": "tab:blue", "ippo": "tab:orange"}
 MIN_SCORE, GOAL_SCORE, MAX_MINUTES = 0.7, 0.8, 10.0
 TARGETS = {"mappo": 0.8, "qmix": 0.8}  # normalised score at 1M env steps (issue 15)
-# the value-based learners with EPyMARL's ReLU agents and learning rate (faster than PPO's tanh / 7e-4 in our runs);
-# QMIX at 1e-4: at EPyMARL's 5e-4 its Q_tot drifted upwards from ~200k steps and the policy fell below random by
-# 1M (3 of 3 seeds, also with a Huber loss, soft targets or gamma 0.95; docs/results.md)
-TUNED = {name: ["actor.activation=relu", "lr=0.0005"] for name in ("iql", "vdn")}
-TUNED["qmix"] = ["actor.activation=relu", "lr=0.0001"]
+# the value-based learners with EPyMARL's ReLU agents and learning rate (faster than PPO's tanh / 7e-4 in our runs)
+# and PPO's gamma 0.95 (VDN: 0.83 at 1M against 0.65 at 0.99); QMIX's hypernetworks on a LayerNorm'd state: on the
+# raw state its Q_tot ran away at lr 5e-4 and the policy fell below random by 1M (docs/results.md)
+TUNED = {name: ["actor.activation=relu", "lr=0.0005", "algo.gamma=0.95"] for name in ("iql", "vdn", "qmix")}
+TUNED["qmix"].append("algo.state_norm=layernorm")
 CONTINUOUS = "-continuous"
 
 

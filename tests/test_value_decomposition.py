@@ -75,6 +75,22 @@ def test_qmix_mixer_is_monotonic_in_every_agent_and_vdn_is_the_sum():
     assert torch.equal(SumMixer()(qs, state), qs.sum(-1))
 
 
+def test_a_layernormed_state_makes_the_mixer_blind_to_the_states_scale():
+    """``algo.state_norm=layernorm``: the hypernetworks see the state through a LayerNorm, so scaling
+    the state changes nothing (the raw mixer's weights grow with it); still monotonic."""
+    _, env, algo = _algo("qmix", algo={"state_norm": "layernorm"})
+    env.close()
+    _, env, raw = _algo("qmix")
+    env.close()
+    assert isinstance(algo.mixer.state_norm, torch.nn.LayerNorm) and isinstance(raw.mixer.state_norm, torch.nn.Identity)
+    qs, state = torch.randn(8, 3).requires_grad_(), torch.randn(8, env.state_dim)
+    q_tot = algo.mixer(qs, state)
+    assert torch.allclose(algo.mixer(qs, 10.0 * state), q_tot, atol=1e-4)
+    assert not torch.allclose(raw.mixer(qs, 10.0 * state), raw.mixer(qs, state), atol=1e-2)
+    (grad,) = torch.autograd.grad(q_tot.sum(), qs)
+    assert (grad >= 0).all()
+
+
 def test_the_mixer_counts_in_parameters_and_dead_agents_enter_it_as_zero():
     cfg, env, algo = _algo("qmix")
     env.close()
@@ -379,7 +395,9 @@ RESUMES = {
     "iql, n-step + masks (batched)": ["algo=iql", "backend=batched", "algo.n_step=3", "sharing=masks"],
     "qmix, rmsprop (batched)": ["algo=qmix", "backend=batched", "algo.optimizer=rmsprop"],
     "res_qmix, td_lambda (batched)": ["algo=res_qmix", "backend=batched", "algo.td_lambda=0.5"],
-    "qmix, standardised rewards (batched)": ["algo=qmix", "backend=batched", "algo.standardise_rewards=true"],
+    "qmix, standardised rewards, layernormed state (batched)": ["algo=qmix", "backend=batched",
+                                                                "algo.standardise_rewards=true",
+                                                                "algo.state_norm=layernorm"],
 }
 
 

@@ -73,20 +73,9 @@ for _name, _lr in {"qmix_mixer_lr1e-4": 1e-4, "qmix_mixer_lr2e-5": 2e-5}.items()
     register_algorithm(_name)(type(_name, (_SlowMixerQMIX,), {"mixer_lr": _lr, "__doc__": f"The mixer at lr {_lr:g}."}))
 
 
-class _LayerNormStateMixer(QMixer):
-    """QMIX's mixer on a layer-normalised state: the hypernetworks' input has a bounded scale."""
-
-    def __init__(self, n_agents: int, state_dim: int, embed: int, hyper_hidden: int):
-        super().__init__(n_agents, state_dim, embed, hyper_hidden)
-        self.norm = torch.nn.LayerNorm(state_dim)
-
-    def forward(self, qs, state):
-        return super().forward(qs, self.norm(state))
-
-
 @register_algorithm("qmix_state_layernorm")
 class LayerNormStateQMIX(QMIX):
-    """QMIX whose hypernetworks see the state through a LayerNorm."""
+    """QMIX with ``algo.state_norm=layernorm`` (the name the option's first runs were made under)."""
 
     def build_mixer(self, cfg, env):
-        return _LayerNormStateMixer(env.n_agents, env.state_dim, cfg.algo.mixing_embed, cfg.algo.hypernet_hidden)
+        return QMixer(env.n_agents, env.state_dim, cfg.algo.mixing_embed, cfg.algo.hypernet_hidden, state_norm=True)

@@ -98,9 +98,12 @@ class QMixer(nn.Module):
     a two-layer network over the agents' Q-values, so dQ_tot/dQ_i >= 0:
     ``Q_tot = |W2(s)| . elu(|W1(s)| q + b1(s)) + V(s)``, W1 and W2 from two-layer hypernetworks."""
 
-    def __init__(self, n_agents: int, state_dim: int, embed: int = 32, hyper_hidden: int = 64):
+    def __init__(self, n_agents: int, state_dim: int, embed: int = 32, hyper_hidden: int = 64,
+                 state_norm: bool = False):
         super().__init__()
         self.n_agents, self.embed = n_agents, embed
+        # a LayerNorm on the hypernetworks' input bounds the scale of the weights they can produce
+        self.state_norm = nn.LayerNorm(state_dim) if state_norm else nn.Identity()
         self.hyper_w1 = nn.Sequential(nn.Linear(state_dim, hyper_hidden), nn.ReLU(),
                                       nn.Linear(hyper_hidden, n_agents * embed))
         self.hyper_b1 = nn.Linear(state_dim, embed)
@@ -112,7 +115,8 @@ class QMixer(nn.Module):
         (K..) are several joint actions mixed at the same state: its hypernetworks run once."""
         lead, n = state.shape[:-1], self.n_agents
         joint = qs.shape[len(lead):-1]
-        state = state.reshape(-1, state.shape[-1])  # one batch dim: bmm is much faster than a 4-d matmul
+        # one batch dim: bmm is much faster than a 4-d matmul
+        state = self.state_norm(state.reshape(-1, state.shape[-1]))
         w1 = self.hyper_w1(state).abs().view(-1, n, self.embed)
         hidden = F.elu(torch.bmm(qs.reshape(len(state), -1, n), w1) + self.hyper_b1(state).unsqueeze(1))  # [., K, E]
         w2 = self.hyper_w2(state).abs().unsqueeze(1)
@@ -303,6 +307,9 @@ class QMIXConfig(TeamQConfig):
 
     mixing_embed: int = 32  # the mixing network's hidden width
     hypernet_hidden: int = 64  # the hidden width of the hypernetworks producing its weights
+    # the state as the hypernetworks see it: raw (the paper's), or through a LayerNorm, which keeps QMIX
+    # from diverging at EPyMARL's lr 5e-4 on simple_spread (docs/results.md)
+    state_norm: Literal["none", "layernorm"] = "none"
 
     def validate(self) -> None:
         super().validate()
@@ -345,4 +352,5 @@ class QMIX(TeamQLearning):
     mixer_name = "QMIX mixer"
 
     def build_mixer(self, cfg, env):
-        return QMixer(env.n_agents, env.state_dim, cfg.algo.mixing_embed, cfg.algo.hypernet_hidden)
+        a = cfg.algo
+        return QMixer(env.n_agents, env.state_dim, a.mixing_embed, a.hypernet_hidden, a.state_norm == "layernorm")
