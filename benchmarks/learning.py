@@ -142,6 +142,21 @@ def plot_sample_efficiency(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_earlier_runs(names: list[str], path: Path) -> int:
+    runs: dict[tuple[str, int], dict] = {}
+    for name in names:
+        file = RESULTS / f"learning_{name}.json"
+        if not file.is_file():
+            print(f"error: no results file {file}; run benchmarks/learning.py --name {name} first", file=sys.stderr)
+            return 2
+        fresh = json.loads(file.read_text())["runs"]
+        replaced = {r["algo"] for r in fresh}
+        runs = {k: r for k, r in runs.items() if k[0] not in replaced} | {(r["algo"], r["seed"]): r for r in fresh}
+    plot_sample_efficiency(list(runs.values()), path)
+    print(f"plot: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--algos", default="mappo,ippo")
@@ -155,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                    help="another training option for every run (repeatable)")
     p.add_argument("--name", default=None, help="results/learning_<name>.* (default: the backend's name)")
+    p.add_argument("--plot-runs", default=None, metavar="NAME,NAME",
+                   help="train nothing: draw the sample-efficiency figure of the runs behind "
+                        "results/learning_NAME.json files, a later file's algorithms replacing an earlier one's")
     args = p.parse_args(argv)
     suffix = f"_{args.name}" if args.name else ("" if args.backend == "pettingzoo" else f"_{args.backend}")
+    if args.plot_runs:
+        return plot_earlier_runs(args.plot_runs.split(","), RESULTS / f"learning{suffix}_curves.png")
     args.out = args.out or ("runs/bench-learning" + suffix.replace("_", "-"))
     budgets = dict(parse_entry(a, args.total_steps) for a in args.algos.split(",") if a.strip())
     algos = list(budgets)
