@@ -69,7 +69,7 @@ def test_the_built_in_algorithms_are_registered_with_their_configs():
     assert build_config({"algo": "happo"}).algo.team_advantage is True
     with pytest.raises(ConfigError, match=r"^algo='madpg' is not a registered algorithm\. Did you mean 'maddpg'\?.*"
                                           r"Valid: happo, iddpg, ippo, iql, isac, maddpg, mappo, masac, matd3, "
-                                          r"qmix, vdn"):
+                                          r"qmix, res_qmix, vdn"):
         build_config({"algo": "madpg"})
 
 

@@ -33,7 +33,7 @@ def one_line_error(capsys, args, tmp_path) -> str:
          r"^unknown scenario 'mpe/simple_sprad'\. Did you mean 'mpe/simple_spread'.*\? Valid: butterfly/"),
         (["algo=mapo"],
          r"^algo='mapo' is not a registered algorithm\. Did you mean 'mappo'\? Valid: happo, iddpg, ippo, iql, isac, "
-         r"maddpg, mappo, masac, matd3, qmix, vdn "
+         r"maddpg, mappo, masac, matd3, qmix, res_qmix, vdn "
          r"\(register your own with @register_algorithm in a plugins= file\)$"),
         (["comm.graph=knnn"],
          r"^unknown comm\.graph 'knnn'\. Did you mean 'knn'.*\? Valid: complete, erdos_renyi, knn"),
