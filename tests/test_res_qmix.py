@@ -31,6 +31,7 @@ def _res_with_sum_mixers(beta: float):
     _, env, algo = _algo("res_qmix", algo={"softmax_beta": beta})
     env.close()
     algo.mixer = algo.target_mixer = SumMixer()  # Q_tot by hand
+    algo.actor.invalid = torch.zeros(2, 3, dtype=torch.bool)  # the 2 x 3 actions below, all valid
     return algo
 
 
@@ -57,9 +58,11 @@ def test_the_softmax_bootstrap_goes_from_the_mean_to_the_double_q_value():
 
 def test_invalid_actions_take_no_weight_and_an_agent_without_a_future_enters_as_zero():
     online, target = ONLINE.clone(), TARGET.clone()
-    online[..., 0, 2] = target[..., 0, 2] = -1e9  # agent 0's action 2 is padding
+    online[..., 0, 2] = target[..., 0, 2] = -1e9  # agent 0's action 2 is padding, as the actor outputs it
+    algo = _res_with_sum_mixers(0.0)
+    algo.actor.invalid[0, 2] = True
     # beta 0: the mean over the five valid joint actions only
-    value = _res_with_sum_mixers(0.0).next_team_value(NextQ(target, online), _step())
+    value = algo.next_team_value(NextQ(target, online), _step())
     assert value.item() == pytest.approx((13 + 23 + 21 + 22 + 23) / 5)
     # agent 1 terminated: its Q counts as 0 whatever it does, so its deviations all value 20
     value = _res_with_sum_mixers(0.0).next_team_value(NextQ(TARGET, ONLINE), _step(boot=(True, False)))

@@ -17,6 +17,7 @@ from envs import VectorEnv
 from envs.vector import EnvOutput
 from marl import checkpoint as ckpt
 from marl.algos import EnvInfo, Progress, make_algorithm
+from marl.algos.offpolicy import RunningMoments
 from marl.algos.qlearning import NextQ, QMixer, SumMixer, next_action_values, segment_returns
 from marl.cli import main
 from marl.collector import Collector
@@ -402,8 +403,6 @@ RESUMES = {
 
 
 def test_standardised_rewards_use_the_running_moments_of_every_reward_collected():
-    from marl.algos.offpolicy import RunningMoments
-
     moments, seen = RunningMoments(), []
     assert moments.standardise(torch.tensor([3.0])).item() == 3.0  # nothing seen: unchanged
     for chunk in (torch.randn(7) * 3 + 1, torch.randn(50) - 2, torch.tensor([]), torch.randn(1)):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from marl.algos import register_algorithm
+from marl.algos.offpolicy import segment_returns
 from marl.algos.qlearning import QMIX, NextQ, QMIXConfig
 from marl.config import ConfigError
 from marl.ppo import masked_mean
@@ -47,12 +48,10 @@ def one_deviation_joint_values(q: torch.Tensor, greedy: torch.Tensor) -> torch.T
 
 def monte_carlo_returns(rewards: torch.Tensor, cont: torch.Tensor, gamma: float) -> torch.Tensor:
     """Discounted returns ``[T, ...]`` of the rewards from each step to its episode's end (``cont[t]``:
-    step t+1 continues the episode), or to the segment's end where the episode goes on past it."""
-    out = torch.empty_like(rewards)
-    out[-1] = rewards[-1]
-    for t in range(rewards.shape[0] - 2, -1, -1):
-        out[t] = rewards[t] + gamma * cont[t].to(rewards.dtype) * out[t + 1]
-    return out
+    step t+1 continues the episode), or to the segment's end where the episode goes on past it: the
+    TD(1) return of a segment with nothing to bootstrap from."""
+    nothing = torch.zeros_like(rewards)
+    return segment_returns(rewards, nothing, nothing.bool(), cont, gamma, td_lambda=1.0)
 
 
 @register_algorithm("res_qmix")
@@ -71,7 +70,7 @@ class RESQMIX(QMIX):
         greedy = weigher.argmax(-1)
         counts = b["boot"].to(weigher.dtype)[..., None, None, :]  # agents whose future does not count enter as 0
         state = b["next_state"]  # the mixers broadcast it over the N x A joint actions
-        invalid = weigher <= -1e8  # the actor's padded actions (-1e9 in every network's output)
+        invalid = self.actor.invalid  # [N, A]: padded actions
         weights = self.mixer(one_deviation_joint_values(weigher, greedy) * counts, state)  # [T, B, N, A]
         weights = (self.cfg.algo.softmax_beta * weights).masked_fill(invalid, float("-inf"))
         weights = torch.softmax(weights.flatten(-2), -1)
