@@ -150,6 +150,8 @@ def train(cfg: TrainConfig) -> Path:
             keep=cfg.keep_checkpoints,
         )
 
+    # the timings of an iteration's two halves: CUDA runs asynchronously, so wait for each half's kernels
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)  # noqa: E731
     try:
         while env_steps < cfg.total_steps:
             progress = Progress(env_steps, cfg.total_steps)
@@ -157,8 +159,10 @@ def train(cfg: TrainConfig) -> Path:
             t0 = time.perf_counter()
             rollout = collector.collect()
             check_rollout(rollout, env.layout.agents, env_steps, cfg.scenario)
+            sync()
             t1 = time.perf_counter()
             stats = algo.update(rollout, progress)
+            sync()
             t2 = time.perf_counter()
             iteration += 1
             env_steps += steps_per_iter

@@ -139,6 +139,7 @@ def test_batched_env_runs_on_the_requested_device_dtype():
     assert out.episode_length.dtype == torch.int64 and out.alive.dtype == torch.bool
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", BATCHED)
 def test_batched_env_on_cuda_matches_cpu(name):
