@@ -68,6 +68,10 @@ SETTINGS = {
     "fast-lr7e-4-none": ["preset=fast", "lr=7e-4", "sharing=none"],
     # the same as fast-lr7e-4, compiled (for long runs: identical up to float32 round-off in the update)
     "fast-lr7e-4-compiled": ["preset=fast", "lr=7e-4", "compile=true"],
+    # the actor reads landmarks and other agents as sets pooled by attention (actor.encoder=entities)
+    "fast-lr7e-4-entities": ["preset=fast", "lr=7e-4", "actor.encoder=entities", "compile=true"],
+    "fast-entities": ["preset=fast", "actor.encoder=entities", "compile=true"],
+    "default-entities": ["actor.encoder=entities"],
     # value decomposition (a team Q as a sum / monotone mix of per-agent Qs) with the recipe that learns
     # N=3 (benchmarks/learning.py TUNED): per-agent credit on the shared term is what stalls MAPPO at N=6
     "vdn": ["algo=vdn", "actor.activation=relu", "lr=0.0005", "algo.gamma=0.95"],

@@ -12,7 +12,7 @@ from torch import nn
 
 from marl import sharing
 from marl.communication import Communication, build_graph
-from marl.config import ConfigError
+from marl.config import ConfigError, entities_missing
 from marl.nets import Actor, GraphCritic, make_critic
 
 
@@ -30,9 +30,22 @@ def build_actor(cfg, env) -> Actor:
                                       env.has_positions, env.scenario, activation=a.activation, teams=env.teams)
     from marl.algos import algorithm_class  # the algorithm says whether its continuous actions are squashed
 
+    spec = sharing_spec(cfg, cfg.sharing.name, layout.n_agents)
     return Actor(layout, a.hidden, a.layers, a.activation, a.recurrent, a.layer_norm, comm=communication,
-                 sharing=sharing_spec(cfg, cfg.sharing.name, layout.n_agents),
-                 squash=algorithm_class(cfg.algo.name).squashed_actions)
+                 sharing=spec, squash=algorithm_class(cfg.algo.name).squashed_actions, body=_encoder(cfg, env, spec))
+
+
+def _encoder(cfg, env, spec) -> nn.Module | None:
+    """The actor's encoder other than the default MLP (None for the MLP)."""
+    a = cfg.actor
+    if a.encoder == "mlp":
+        return None
+    if not env.entities:
+        raise ConfigError(entities_missing(env.scenario))
+    from marl.entities import EntityEncoder
+
+    n_ids = env.n_agents if spec.name == "full_id" else 0  # the ids full_id appends are own features
+    return EntityEncoder(env.layout.obs_dim + n_ids, env.entities, a.hidden, a.layers, a.activation, a.layer_norm, spec)
 
 
 def build_critic(cfg, env, kind: str) -> nn.Module:

@@ -28,13 +28,16 @@ class ConfigError(ValueError):
 
 @dataclass
 class ActorConfig:
-    """Decentralized actor: own observation -> MLP (-> GRU) -> action head."""
+    """Decentralized actor: own observation -> encoder (-> GRU) -> action head."""
 
     hidden: int = 64
     layers: int = 2
     activation: Literal["tanh", "relu"] = "tanh"
-    recurrent: bool = False  # a GRU after the MLP, for partial observability
+    recurrent: bool = False  # a GRU after the encoder, for partial observability
     layer_norm: bool = False  # LayerNorm on the input and after each hidden layer
+    # mlp: the observation as one vector; entities: landmarks and other agents as sets pooled by
+    # attention (marl/entities.py; scenarios that name their entities, e.g. mpe/simple_spread)
+    encoder: Literal["mlp", "entities"] = "mlp"
 
     def validate(self) -> None:
         _positive(self, "hidden", "layers")
@@ -498,12 +501,22 @@ def build_config(data: dict) -> TrainConfig:
         batched = [n for n in scenarios.list() if scenarios.spec(n).has_batched]
         raise ConfigError(f"backend=batched: scenario {cfg.scenario!r} has no batched simulator (those with one: "
                           f"{', '.join(batched)}); use backend=pettingzoo or auto")
+    if cfg.actor.encoder == "entities" and scenarios.spec(cfg.scenario).entities is None:
+        raise ConfigError(entities_missing(cfg.scenario))
     _check_comm_names(cfg)
     _check_sharing_names(cfg)
     from marl.algos import algorithm_class
 
     algorithm_class(cfg.algo.name).check_config(cfg)
     return cfg
+
+
+def entities_missing(scenario: str) -> str:
+    import scenarios
+
+    have = [n for n in scenarios.list() if scenarios.spec(n).entities is not None]
+    return (f"actor.encoder=entities needs a scenario that names the entities in its observations; "
+            f"{scenario or 'this scenario'} does not (scenarios that do: {', '.join(have)}; or actor.encoder=mlp)")
 
 
 def _with_preset(data: dict) -> dict:

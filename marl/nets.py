@@ -115,6 +115,7 @@ class Actor(nn.Module):
         comm: nn.Module | None = None,
         sharing: SharingSpec = FULL,
         squash: bool = False,
+        body: nn.Module | None = None,
     ):
         super().__init__()
         self.discrete = layout.discrete
@@ -124,7 +125,9 @@ class Actor(nn.Module):
         self.sharing = sharing
         self.register_buffer("ids", agent_ids(layout.n_agents, sharing), persistent=False)
         n_ids = layout.n_agents if self.ids is not None else 0
-        self.body = mlp(layout.obs_dim + n_ids, hidden, layers, activation, layer_norm, sharing)
+        # the encoder: an MLP over the whole observation unless given one ([B, N, O + ids] -> [B, N, hidden])
+        self.body = body if body is not None else mlp(layout.obs_dim + n_ids, hidden, layers, activation, layer_norm,
+                                                      sharing)
         self.comm = comm  # marl.communication.Communication: message passing after the encoder
         if recurrent:
             self.gru = nn.GRUCell(hidden, hidden) if sharing.one_network else AgentGRUCell(hidden, hidden, sharing)

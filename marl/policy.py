@@ -36,14 +36,21 @@ class Policy:
     def scenario_args(self) -> dict:
         return dict(self.config.scenario_args)
 
-    def for_layout(self, layout, teams=None) -> "Policy":
+    def for_layout(self, layout, teams=None, entities=None) -> "Policy":
         """The same weights acting for another env layout (e.g. another number of agents), whose
-        seats' teams are ``teams`` (default: as trained where the number of seats is the same)."""
-        if teams is None and layout.n_agents == self.env.layout.n_agents:
+        seats' teams are ``teams`` and observations' entity groups ``entities`` (defaults: as
+        trained where the number of seats is the same)."""
+        same_n = layout.n_agents == self.env.layout.n_agents
+        if teams is None and same_n:
             teams = self.env.teams
-        if layout == self.env.layout and teams == self.env.teams:
+        if entities is None and same_n:
+            entities = self.env.entities
+        if entities is None and self.config.actor.encoder == "entities":
+            raise ValueError(f"this policy reads its observations as entities (actor.encoder=entities): give the "
+                             f"entity groups of the {layout.n_agents}-agent observation, or use for_scenario()")
+        if layout == self.env.layout and teams == self.env.teams and entities == self.env.entities:
             return self
-        env = replace(self.env, layout=layout, teams=teams)
+        env = replace(self.env, layout=layout, teams=teams, entities=entities)
         return Policy(_build(self.config, env, self.state, self.path), self.config, env, self.path, self.state)
 
     def for_scenario(self, scenario: str, overrides: dict | None = None) -> "Policy":
@@ -58,7 +65,7 @@ class Policy:
         made = scenarios.make(scenario, **overrides)
         env = VectorEnv(made, 1)
         env.close()
-        return self.for_layout(env.layout, made.team_ids)
+        return self.for_layout(env.layout, made.team_ids, made.entities)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -15,10 +15,11 @@ from scenarios.registry import (
     spec,
     unknown_name_message,
 )
-from scenarios.spec import Scenario, ScenarioSpec, role_of
+from scenarios.spec import EntityGroup, Scenario, ScenarioSpec, role_of
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EntityGroup",
     "Scenario",
     "ScenarioError",
     "ScenarioSpec",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.registry import register
-from scenarios.spec import ScenarioSpec
+from scenarios.spec import EntityGroup, ScenarioSpec
 
 MPE_REWARD_SHARED = "per agent; cooperative reward mixes a shared term and a local one (local_ratio)"
 
@@ -43,6 +43,17 @@ def _mpe(module: str, **rename: str):
 
 
 _MPE_COMMON = {"max_cycles": 25, "continuous_actions": False}
+
+
+def spread_entities(overrides: dict[str, Any]) -> tuple[EntityGroup, ...]:
+    """simple_spread's observation: own velocity and position (4), the N landmarks' and the N - 1
+    other agents' positions relative to the agent, then the others' utterances (zero: they are silent)."""
+    n = int(overrides["n_agents"])
+    return (EntityGroup("landmarks", 4, n, 2), EntityGroup("agents", 4 + 2 * n, n - 1, 2),
+            EntityGroup("utterances", 4 + 4 * n - 2, n - 1, 2, position=False, skip=True))
+
+
+_ENTITIES = {"simple_spread": spread_entities}
 
 
 def _batched(module: str, cls: str):
@@ -107,6 +118,7 @@ for _name, _module, _kind, _desc, _reward, _extra, _rename in _MPE:
             render_extent=1.0,
             pixels=mpe_pixels,
             batched=_batched(*_BATCHED[_name]) if _name in _BATCHED else None,
+            entities=_ENTITIES.get(_name),
         ),
     )
 

@@ -21,6 +21,26 @@ def role_of(agent: str) -> str:
 
 
 @dataclass(frozen=True)
+class EntityGroup:
+    """A run of ``count`` same-kind entities in an observation, ``width`` features each from column
+    ``start`` on (entity k: ``start + k * width`` to ``start + (k + 1) * width``). ``position``: the
+    first two features are the entity's position relative to the observer (so its distance is a
+    feature an encoder may add). ``skip``: columns that carry nothing (simple_spread's silent
+    utterances, always zero), left out by encoders rather than read as the agent's own."""
+
+    name: str
+    start: int
+    count: int
+    width: int
+    position: bool = True
+    skip: bool = False
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.count * self.width
+
+
+@dataclass(frozen=True)
 class ScenarioSpec:
     """Static facts about a scenario family member, fixed at registration time.
 
@@ -52,6 +72,10 @@ class ScenarioSpec:
     # keep every agent in env.agents but only some act (Traffic Junction's car slots without a car);
     # ANDed into EnvOutput.alive, so the loss and communication graphs leave the others out
     active: Callable[[Any], np.ndarray] | None = None
+    # optional: overrides -> the groups of entities in every agent's observation (landmarks, other
+    # agents), for permutation-invariant encoders (actor.encoder=entities); the columns outside every
+    # group are the agent's own features
+    entities: Callable[[dict[str, Any]], tuple[EntityGroup, ...]] | None = None
 
     @property
     def has_positions(self) -> bool:
@@ -85,6 +109,12 @@ class Scenario:
     @property
     def n_agents(self) -> int:
         return len(self.agents)
+
+    @property
+    def entities(self) -> tuple[EntityGroup, ...] | None:
+        """The entity groups in each agent's observation with these overrides, or None where the
+        scenario does not describe them."""
+        return None if self.spec.entities is None else tuple(self.spec.entities(dict(self.overrides)))
 
     @property
     def teams(self) -> dict[str, tuple[str, ...]]:

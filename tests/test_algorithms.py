@@ -23,6 +23,9 @@ from marl.config import ConfigError, build_config
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = {
     "plain": {},
+    "entity encoder": {"actor": {"encoder": "entities"}},
+    "entities+gru+gate": {"actor": {"encoder": "entities", "recurrent": True}, "comm": {"graph": "complete",
+                                                                                       "gating": True}},
     "gate": {"comm": {"graph": "complete", "gating": True}},
     "gru+gate": {"actor": {"recurrent": True}, "comm": {"graph": "ring", "gating": True}},
     "delay in training": {"comm": {"graph": "complete", "channel_delay": True, "channel_in_training": True}},

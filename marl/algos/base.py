@@ -43,6 +43,7 @@ class EnvInfo:
     pos_dim: int = 0
     scenario: str = ""
     teams: tuple | None = None  # team id per seat in a competitive scenario (Scenario.team_ids), else None
+    entities: tuple | None = None  # the observation's entity groups (Scenario.entities), where the scenario names them
 
     @property
     def n_agents(self) -> int:
@@ -55,7 +56,7 @@ class EnvInfo:
     @staticmethod
     def from_env(env, scenario: str) -> "EnvInfo":
         return EnvInfo(env.layout, env.state_dim, env.pos_dim if env.has_positions else 0, scenario,
-                       env.scenario.team_ids)
+                       env.scenario.team_ids, env.scenario.entities)
 
 
 @dataclass(frozen=True)
