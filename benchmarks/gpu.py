@@ -22,15 +22,11 @@ Results: ``benchmarks/results/gpu.md`` and ``.json`` (``--out`` to write elsewhe
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,12 +37,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import scenarios  # noqa: E402
+from benchmarks.training_throughput import JAXMARL_HYPERPARAMETERS as HYPERPARAMETERS  # noqa: E402
+from benchmarks.training_throughput import cell  # noqa: E402
 from envs.factory import make_vector_env  # noqa: E402
-from marl.config import build_config  # noqa: E402
-from marl.trainer import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HYPERPARAMETERS = {"rollout_len": 128, "epochs": 4, "minibatches": 4}
 TARGET = 1_000_000  # training env-steps/s at the largest E on one H200
 
 
@@ -83,21 +78,8 @@ def env_step_seconds(num_envs: int, device: torch.device, compile_: bool, steps:
 
 
 def training_cell(num_envs: int, device: torch.device, compile_: bool, iterations: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
-        cfg = build_config({
-            "scenario": "mpe/simple_spread", "backend": "batched", "algo": {"name": "mappo", **HYPERPARAMETERS},
-            "num_envs": num_envs, "device": str(device), "compile": compile_, "seed": 0,
-            "total_steps": num_envs * HYPERPARAMETERS["rollout_len"] * iterations, "progress": False, "out": tmp,
-            "checkpoint_every": 10**15, "eval_every": 0, "eval_episodes": 1,
-        })
-        with contextlib.redirect_stdout(io.StringIO()):
-            train(cfg)
-        with open(Path(tmp) / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-    steady = rows[2:] or rows
-    med = lambda key: statistics.median(float(r[key]) for r in steady)  # noqa: E731
-    return {"steps_per_s": med("steps_per_s"), "collect_s": med("collect_s"), "update_s": med("update_s"),
-            "run_wall_s": float(rows[-1]["wall_time_s"]), "iterations": len(rows)}
+    out = cell("mappo", num_envs, 1, compile_, iterations, seed=0, device=str(device))
+    return {**out, "iterations": out["env_steps"] // (num_envs * HYPERPARAMETERS["rollout_len"])}
 
 
 def markdown(device_name: str, tests: dict | None, cells: list[dict], args) -> str:

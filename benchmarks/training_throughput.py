@@ -45,13 +45,14 @@ JAXMARL_RATE = {16: 43_700}
 TARGETS = {16: 20_000, 512: 40_000}
 
 
-def cell(algo: str, num_envs: int, threads: int, compile_: bool, iterations: int, seed: int) -> dict:
+def cell(algo: str, num_envs: int, threads: int, compile_: bool, iterations: int, seed: int,
+         device: str = "cpu") -> dict:
     """One short training run: the median steady-state rate, collect/update seconds per iteration and
     the whole run's wall-clock (compilation included)."""
     with tempfile.TemporaryDirectory(prefix="bench-train-tp-") as tmp:
         cfg = build_config({
             "scenario": "mpe/simple_spread", "backend": "batched", "algo": {"name": algo, **JAXMARL_HYPERPARAMETERS},
-            "num_envs": num_envs, "threads": threads, "compile": compile_, "seed": seed,
+            "num_envs": num_envs, "threads": threads, "compile": compile_, "seed": seed, "device": device,
             "total_steps": num_envs * JAXMARL_HYPERPARAMETERS["rollout_len"] * iterations, "progress": False,
             "out": tmp, "checkpoint_every": 10**12, "eval_every": 0, "eval_episodes": 1,
         })
@@ -61,7 +62,7 @@ def cell(algo: str, num_envs: int, threads: int, compile_: bool, iterations: int
         with open(Path(tmp) / "metrics.csv", newline="") as f:
             rows = list(csv.DictReader(f))
     wall = float(rows[-1]["wall_time_s"])
-    steady = rows[2:]
+    steady = rows[2:] or rows  # the first two iterations pay compilation and recompilation
     med = lambda key: statistics.median(float(r[key]) for r in steady)  # noqa: E731
     return {"steps_per_s": med("steps_per_s"), "collect_s": med("collect_s"), "update_s": med("update_s"),
             "run_wall_s": wall, "process_s": time.perf_counter() - start, "env_steps": int(rows[-1]["env_steps"])}
